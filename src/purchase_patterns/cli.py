@@ -1,0 +1,288 @@
+"""Command line: ``purchase-patterns [--home DIR] [--json] [--debug] COMMAND``.
+
+Exit codes: 0 success; 1 a data-quality check of error severity failed; 2 unusable input or
+bad usage. Errors are one line; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .errors import EXIT_BAD_INPUT, EXIT_OK, PurchasePatternsError
+from .settings import Settings, load_settings
+
+app = typer.Typer(
+    name="purchase-patterns",
+    help="Customer purchase analytics: lake → validated warehouse → models → insights.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+@dataclass
+class Ctx:
+    settings: Settings
+    json: bool
+    debug: bool
+
+
+def _ctx(ctx: typer.Context) -> Ctx:
+    return ctx.obj
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"purchase-patterns {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    home: Annotated[Path | None, typer.Option(
+        "--home", help="Folder for lake/, warehouse.duckdb and reports/ "
+        "[default: ./data or $PURCHASE_PATTERNS_HOME]", show_default=False)] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="YAML settings file [default: ./purchase-patterns.yaml if present]")] = None,
+    target: Annotated[str | None, typer.Option(
+        "--target", help="Warehouse target: duckdb (default) or bigquery")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit")] = False,
+) -> None:
+    """Customer purchase analytics: lake → validated warehouse → models → insights."""
+    with _errors(debug):
+        settings = load_settings(home=home, config=config, target=target)
+    ctx.obj = Ctx(settings, json_out, debug)
+
+
+@contextmanager
+def _errors(debug: bool):
+    try:
+        yield
+    except PurchasePatternsError as exc:
+        if debug:
+            traceback.print_exc()
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted[/]")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        if debug:
+            traceback.print_exc()
+        else:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            err.print(f"[bold red]error:[/] {type(exc).__name__}: {first} "
+                      "(run with --debug for the traceback)", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT if isinstance(exc, OSError) else 1) from None
+
+
+@contextmanager
+def _progress(enabled: bool):
+    """A rich progress bar on stderr; yields ``update(message, fraction|None)``."""
+    if not enabled:
+        yield lambda _m, _f=None: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=1.0)
+
+        def update(message: str, fraction: float | None = None) -> None:
+            bar.update(task, description=message, completed=fraction if fraction is not None
+                       else bar.tasks[0].completed)
+
+        yield update
+
+
+def _emit(c: Ctx, payload: dict[str, Any], render) -> None:
+    if c.json:
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    else:
+        render()
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+@app.command()
+def generate(
+    ctx: typer.Context,
+    out_file: Annotated[Path, typer.Option("--out", help="Output file: .csv, .csv.gz or .parquet")],
+    customers: Annotated[int, typer.Option("--customers", min=1, help="Number of customers")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed → same file)")] = 42,
+    start: Annotated[str, typer.Option("--start", help="First date (YYYY-MM-DD)")] = "2023-01-01",
+    end: Annotated[str, typer.Option("--end", help="Last date (YYYY-MM-DD)")] = "2025-12-31",
+) -> None:
+    """Generate a synthetic purchases file (Kaggle columns + purchase dates) with known truth."""
+    c = _ctx(ctx)
+    with _errors(c.debug):
+        from .errors import UsageError
+        from .generate import generate as gen
+
+        try:
+            d0, d1 = date.fromisoformat(start), date.fromisoformat(end)
+        except ValueError as exc:
+            raise UsageError(f"--start/--end must be dates like 2024-01-31 ({exc})") from None
+        if d1 <= d0:
+            raise UsageError("--end must be after --start")
+        with _progress(not c.json) as update:
+            res = gen(out_file, customers, seed=seed, start=d0, end=d1,
+                      progress=lambda done, total: update(
+                          f"generating {done:,}/{total:,} customers", done / max(total, 1)))
+        payload = {"path": str(res.path), "rows": res.rows, "customers": res.customers,
+                   "truth": str(res.truth_path), "seconds": round(res.seconds, 2)}
+        _emit(c, payload, lambda: out.print(
+            f"wrote [bold]{res.rows:,}[/] purchases of {res.customers:,} customers to "
+            f"{res.path} (truth: {res.truth_path}) in {res.seconds:.1f}s"))
+
+
+InputOpt = Annotated[list[Path] | None, typer.Option(
+    "--input", "-i", help="Input file or folder (repeatable)")]
+FormatOpt = Annotated[str, typer.Option(
+    "--format", help="Source format: auto, kaggle, cdnow or mapped")]
+MappingOpt = Annotated[Path | None, typer.Option(
+    "--mapping", help="YAML column mapping for any other purchases CSV")]
+
+
+@app.command()
+def ingest(ctx: typer.Context, inputs: InputOpt = None, fmt: FormatOpt = "auto",
+           mapping: MappingOpt = None) -> None:
+    """Land files in the lake, validate every row, load the warehouse (idempotent)."""
+    from .errors import UsageError
+    from .pipeline import finish, ingest_stage, new_summary
+
+    c = _ctx(ctx)
+    with _errors(c.debug):
+        if not inputs:
+            raise UsageError("ingest needs at least one --input FILE")
+        summary = new_summary(c.settings, "ingest")
+        with _progress(not c.json) as update:
+            ingest_stage(c.settings, summary, inputs, fmt=fmt, mapping=mapping, progress=update)
+        finish(c.settings, summary)
+        _emit(c, summary.as_dict(), lambda: _render_summary(summary))
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def run(ctx: typer.Context, inputs: InputOpt = None, fmt: FormatOpt = "auto",
+        mapping: MappingOpt = None) -> None:
+    """Run the whole job. Without --input it runs on a generated demo dataset."""
+    from .pipeline import run_pipeline
+
+    c = _ctx(ctx)
+    with _errors(c.debug):
+        with _progress(not c.json) as update:
+            summary = run_pipeline(c.settings, inputs, fmt=fmt, mapping=mapping, progress=update)
+        _emit(c, summary.as_dict(), lambda: _render_summary(summary))
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def status(ctx: typer.Context,
+           limit: Annotated[int, typer.Option("--limit", help="Runs to show")] = 10) -> None:
+    """Show loaded batches and recent runs from the warehouse's run log."""
+    from . import warehouse
+
+    c = _ctx(ctx)
+    with _errors(c.debug):
+        if not c.settings.warehouse_path.exists():
+            from .errors import UsageError
+
+            raise UsageError(f"{c.settings.warehouse_path}: no warehouse yet; run "
+                             "'purchase-patterns run' or 'ingest' first")
+        con = warehouse.connect(c.settings, read_only=True)
+        try:
+            batches = _rows(con, "select batch_id, source_file, source_format, rows_in, "
+                                 "rows_loaded, rows_rejected, loaded_at from raw.batches "
+                                 "order by loaded_at")
+            runs = _rows(con, "select run_id, command, status, exit_code, started_at, finished_at "
+                              "from meta.runs order by started_at desc limit ?", [limit])
+            log = _rows(con, "select run_id, stage, status, seconds, rows, detail from "
+                             "meta.run_log where run_id in (select run_id from meta.runs order "
+                             "by started_at desc limit ?) order by started_at", [limit])
+        finally:
+            con.close()
+        payload = {"warehouse": str(c.settings.warehouse_path), "batches": batches,
+                   "runs": runs, "stages": log}
+
+        def render() -> None:
+            t = Table(title="Batches")
+            for col in ("batch", "file", "format", "rows in", "loaded", "rejected", "loaded at"):
+                t.add_column(col)
+            for b in batches:
+                t.add_row(b["batch_id"][:12], Path(b["source_file"]).name, b["source_format"],
+                          f"{b['rows_in']:,}", f"{b['rows_loaded']:,}", f"{b['rows_rejected']:,}",
+                          str(b["loaded_at"])[:19])
+            out.print(t)
+            r = Table(title="Recent runs")
+            for col in ("run", "command", "status", "exit", "started", "stages"):
+                r.add_column(col)
+            for run_ in runs:
+                stages = ", ".join(f"{s['stage']}:{s['status']}" for s in log
+                                   if s["run_id"] == run_["run_id"])
+                shown = run_["status"] if run_["status"] != "running" else "running/interrupted"
+                r.add_row(run_["run_id"], run_["command"], shown, str(run_["exit_code"]),
+                          str(run_["started_at"])[:19], stages)
+            out.print(r)
+
+        _emit(c, payload, render)
+
+
+def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params or [])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def _render_summary(summary) -> None:
+    t = Table(title=f"Run {summary.run_id}", show_lines=False)
+    for col in ("file", "format", "rows in", "loaded", "rejected", "note"):
+        t.add_column(col)
+    for i in summary.inputs:
+        note = ("already loaded: skipped" if i["duplicate_skipped"] else
+                (i["error"] or "; ".join(i.get("notes") or [])))
+        t.add_row(Path(i["file"]).name, f"{i['format'] or '-'} {i['variant'] or ''}".strip(),
+                  f"{i['rows_in']:,}", f"{i['rows_loaded']:,}", f"{i['rows_rejected']:,}", note)
+    out.print(t)
+    for s in summary.stages:
+        mark = {"ran": "[green]ran[/]", "skipped": "[yellow]skipped[/]",
+                "failed": "[red]failed[/]"}.get(s.status, s.status)
+        reason = f" — {s.reason}" if s.reason else ""
+        out.print(f"  {s.name}: {mark} ({s.seconds:.1f}s){reason}", highlight=False)
+    for i in summary.inputs:
+        for r in i.get("top_rejects") or []:
+            out.print(f"  [yellow]rejected[/] {r['rows']:,} row(s) of {Path(i['file']).name}: "
+                      f"{r['column']}: {r['reason']}", highlight=False)
+    out.print(f"warehouse: {summary.warehouse}\nlake:      {summary.lake}\n"
+              f"reports:   {summary.reports}", highlight=False)
+    if summary.exit_code != EXIT_OK:
+        for e in summary.errors:
+            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The lake: raw files landed unchanged and Parquet copies of their validated rows.
+
+Layout under the lake root (a local folder by default, ``gs://bucket`` in cloud mode, always
+through fsspec)::
+
+    raw/source=<format>/ingest_date=<YYYY-MM-DD>/<sha256><original suffixes>
+    validated/source=<format>/ingest_date=<YYYY-MM-DD>/<sha256>.parquet
+    _manifest/<sha256>.json        one entry per batch
+
+Object names are built only from the content hash and the detected format, never from the
+user's file name, so a name such as ``../../etc/passwd`` cannot reach outside the lake.
+Writes are atomic: a local file is written under a temporary name and renamed; a GCS object
+appears only when its upload completes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+
+class Lake:
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.fs, root = fsspec.core.url_to_fs(self.url)
+        self.root = root.rstrip("/")
+        self.local = "file" in _protocols(self.fs)
+
+    # -- paths ----------------------------------------------------------------------------
+    def _full(self, rel: str) -> str:
+        rel = rel.lstrip("/")
+        if ".." in Path(rel).parts:
+            raise ValueError(f"lake path escapes the lake: {rel}")
+        return f"{self.root}/{rel}"
+
+    def uri(self, rel: str) -> str:
+        full = self._full(rel)
+        return full if self.local else f"{self.url.split('://', 1)[0]}://{full}"
+
+    @staticmethod
+    def raw_rel(source: str, ingest_date: str, sha: str, suffix: str) -> str:
+        return f"raw/source={source}/ingest_date={ingest_date}/{sha}{suffix}"
+
+    @staticmethod
+    def validated_rel(source: str, ingest_date: str, sha: str) -> str:
+        return f"validated/source={source}/ingest_date={ingest_date}/{sha}.parquet"
+
+    # -- operations -----------------------------------------------------------------------
+    def exists(self, rel: str) -> bool:
+        return bool(self.fs.exists(self._full(rel)))
+
+    def put(self, local_path: Path, rel: str) -> str:
+        """Copy a local file into the lake atomically; return its URI."""
+        dest = self._full(rel)
+        parent = dest.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        if self.local:
+            tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
+            self.fs.put_file(str(local_path), tmp)
+            os.replace(tmp, dest)
+        else:
+            self.fs.put_file(str(local_path), dest)
+        return self.uri(rel)
+
+    def write_json(self, rel: str, payload: dict[str, Any]) -> str:
+        dest = self._full(rel)
+        self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+        data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
+        if self.local:
+            tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
+            with self.fs.open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, dest)
+        else:
+            with self.fs.open(dest, "wb") as fh:
+                fh.write(data)
+        return self.uri(rel)
+
+    def read_json(self, rel: str) -> dict[str, Any] | None:
+        full = self._full(rel)
+        if not self.fs.exists(full):
+            return None
+        with self.fs.open(full, "rb") as fh:
+            return json.loads(fh.read())
+
+    def manifest_entry(self, sha: str) -> dict[str, Any] | None:
+        return self.read_json(f"_manifest/{sha}.json")
+
+    def write_manifest_entry(self, sha: str, entry: dict[str, Any]) -> str:
+        return self.write_json(f"_manifest/{sha}.json", entry)
+
+    def manifest(self) -> list[dict[str, Any]]:
+        """All batch entries, oldest first."""
+        pattern = self._full("_manifest/*.json")
+        entries = []
+        for path in self.fs.glob(pattern):
+            with self.fs.open(path, "rb") as fh:
+                entries.append(json.loads(fh.read()))
+        return sorted(entries, key=lambda e: str(e.get("landed_at", "")))
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    proto = fs.protocol
+    return (proto,) if isinstance(proto, str) else tuple(proto)

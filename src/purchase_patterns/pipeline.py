@@ -1,0 +1,176 @@
+"""The stages wired in one place. The CLI and the Airflow DAGs both call these functions.
+
+Each stage records itself in ``meta.run_log``; :class:`RunSummary` is what ``--json`` prints.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import warehouse
+from .errors import EXIT_BAD_INPUT, EXIT_DATA_QUALITY, EXIT_OK, PurchasePatternsError
+from .ingest import BatchResult, expand_inputs, ingest_file
+from .lake import Lake
+from .settings import Settings
+
+Progress = Callable[[str, float | None], None]
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class StageRecord:
+    name: str
+    status: str  # ran | skipped | failed
+    reason: str = ""
+    seconds: float = 0.0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    command: str
+    home: str
+    target: str
+    warehouse: str
+    lake: str
+    reports: str
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[StageRecord] = field(default_factory=list)
+    exit_code: int = EXIT_OK
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def stage(self, name: str, status: str, reason: str = "", seconds: float = 0.0,
+              **detail: Any) -> StageRecord:
+        rec = StageRecord(name, status, reason, round(seconds, 3), detail)
+        self.stages.append(rec)
+        return rec
+
+
+def _noop(_msg: str, _frac: float | None = None) -> None:
+    return None
+
+
+def new_summary(settings: Settings, command: str, run_id: str | None = None) -> RunSummary:
+    return RunSummary(
+        run_id=run_id or new_run_id(),
+        command=command,
+        home=str(settings.home),
+        target=settings.target,
+        warehouse=str(settings.warehouse_path),
+        lake=settings.lake,
+        reports=str(settings.reports_dir),
+    )
+
+
+# -- stages -------------------------------------------------------------------------------------
+
+
+def demo_input(settings: Settings, progress: Progress = _noop) -> Path:
+    """The generated demo dataset used by ``run`` without ``--input`` (made once, then reused)."""
+    from .generate import generate
+
+    out = settings.home / "demo" / f"demo_purchases_{settings.demo_customers}c_seed{settings.seed}.csv"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        progress("generating demo dataset", None)
+        generate(out, settings.demo_customers, seed=settings.seed)
+    return out
+
+
+def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
+                 fmt: str = "auto", mapping: Path | None = None,
+                 progress: Progress = _noop) -> list[BatchResult]:
+    """Land, validate and load every input file. A file that cannot be used is reported and
+    the others go on; the run then exits 2."""
+    started = warehouse.now()
+    t0 = time.perf_counter()
+    files = expand_inputs(inputs)
+    lake = Lake(settings.lake)
+    results: list[BatchResult] = []
+    con = warehouse.connect(settings)
+    try:
+        warehouse.start_run(con, summary.run_id, summary.command)
+        for i, path in enumerate(files):
+            def step(msg: str, _i: int = i, _p: Path = path) -> None:
+                progress(f"{_p.name}: {msg}", _i / max(len(files), 1))
+
+            try:
+                res = ingest_file(con, lake, path, run_id=summary.run_id, fmt=fmt,
+                                  mapping=mapping, on_step=step)
+            except PurchasePatternsError as exc:
+                res = BatchResult(file=str(path), error=str(exc))
+                summary.errors.append(str(exc))
+                summary.exit_code = max(summary.exit_code, exc.exit_code)
+            results.append(res)
+            summary.inputs.append(res.as_dict())
+        progress("ingest done", 1.0)
+        loaded = sum(r.rows_loaded for r in results if not r.duplicate_skipped)
+        status = "failed" if all(r.error for r in results) else "ran"
+        warehouse.log_stage(con, summary.run_id, "ingest", status, started, rows=loaded,
+                            detail=f"{len(files)} file(s)")
+    finally:
+        con.close()
+    summary.stage("ingest", status, seconds=time.perf_counter() - t0,
+                  files=len(files), rows_loaded=loaded)
+    return results
+
+
+def finish(settings: Settings, summary: RunSummary) -> None:
+    """Record the run's outcome in ``meta.runs``."""
+    status = {EXIT_OK: "succeeded", EXIT_DATA_QUALITY: "failed_quality",
+              EXIT_BAD_INPUT: "failed_input"}.get(summary.exit_code, "failed")
+    con = warehouse.connect(settings)
+    try:
+        warehouse.start_run(con, summary.run_id, summary.command)
+        warehouse.finish_run(con, summary.run_id, status, summary.exit_code, summary.as_dict())
+    finally:
+        con.close()
+
+
+def run_pipeline(settings: Settings, inputs: list[Path] | None, *, fmt: str = "auto",
+                 mapping: Path | None = None, progress: Progress = _noop,
+                 command: str = "run") -> RunSummary:
+    """The main job: ingest → transform → (analytics stages as they land)."""
+    summary = new_summary(settings, command)
+    if not inputs:
+        inputs = [demo_input(settings, progress)]
+    ingest_stage(settings, summary, inputs, fmt=fmt, mapping=mapping, progress=progress)
+    if summary.exit_code == EXIT_BAD_INPUT and not any(
+        r.get("rows_loaded") for r in summary.inputs
+    ):
+        for name in downstream_stages():
+            summary.stage(name, "skipped", "no usable input was loaded")
+        finish(settings, summary)
+        return summary
+    for name, fn in _downstream(settings):
+        if summary.exit_code == EXIT_DATA_QUALITY:
+            summary.stage(name, "skipped", "an earlier stage failed a data-quality check")
+            continue
+        fn(settings, summary, progress)
+    finish(settings, summary)
+    return summary
+
+
+def downstream_stages() -> list[str]:
+    return [name for name, _ in DOWNSTREAM]
+
+
+def _downstream(_settings: Settings) -> list[tuple[str, Callable[..., Any]]]:
+    return DOWNSTREAM
+
+
+#: Stages after ingest, in order; each is ``fn(settings, summary, progress)``.
+DOWNSTREAM: list[tuple[str, Callable[..., Any]]] = []
