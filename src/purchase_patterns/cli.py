@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__
-from .errors import EXIT_BAD_INPUT, EXIT_OK, PurchasePatternsError
+from .errors import EXIT_BAD_INPUT, PurchasePatternsError
 from .settings import Settings, load_settings
 
 app = typer.Typer(
@@ -255,29 +255,33 @@ def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]
 
 
 def _render_summary(summary) -> None:
-    t = Table(title=f"Run {summary.run_id}", show_lines=False)
-    for col in ("file", "format", "rows in", "loaded", "rejected", "note"):
-        t.add_column(col)
+    t = Table(title=f"Run {summary.run_id}")
+    for col in ("file", "format", "rows in", "loaded", "rejected"):
+        t.add_column(col, overflow="fold")
     for i in summary.inputs:
-        note = ("already loaded: skipped" if i["duplicate_skipped"] else
-                (i["error"] or "; ".join(i.get("notes") or [])))
-        t.add_row(Path(i["file"]).name, f"{i['format'] or '-'} {i['variant'] or ''}".strip(),
-                  f"{i['rows_in']:,}", f"{i['rows_loaded']:,}", f"{i['rows_rejected']:,}", note)
+        t.add_row(Path(i["file"]).name, i["format"] or "-", f"{i['rows_in']:,}",
+                  f"{i['rows_loaded']:,}", f"{i['rows_rejected']:,}")
     out.print(t)
+    for i in summary.inputs:
+        name = Path(i["file"]).name
+        if i["duplicate_skipped"]:
+            out.print(f"  {name}: already loaded (batch {i['batch_id'][:12]}): skipped",
+                      highlight=False)
+        for note in i.get("notes") or []:
+            out.print(f"  {name}: {note}", highlight=False)
+        for r in i.get("top_rejects") or []:
+            out.print(f"  [yellow]rejected[/] {r['rows']:,} row(s) of {name}: "
+                      f"{r['column']}: {r['reason']}", highlight=False)
     for s in summary.stages:
         mark = {"ran": "[green]ran[/]", "skipped": "[yellow]skipped[/]",
                 "failed": "[red]failed[/]"}.get(s.status, s.status)
         reason = f" — {s.reason}" if s.reason else ""
         out.print(f"  {s.name}: {mark} ({s.seconds:.1f}s){reason}", highlight=False)
-    for i in summary.inputs:
-        for r in i.get("top_rejects") or []:
-            out.print(f"  [yellow]rejected[/] {r['rows']:,} row(s) of {Path(i['file']).name}: "
-                      f"{r['column']}: {r['reason']}", highlight=False)
-    out.print(f"warehouse: {summary.warehouse}\nlake:      {summary.lake}\n"
-              f"reports:   {summary.reports}", highlight=False)
-    if summary.exit_code != EXIT_OK:
-        for e in summary.errors:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+    out.print(f"warehouse: {summary.warehouse}", highlight=False, soft_wrap=True)
+    out.print(f"lake:      {summary.lake}", highlight=False, soft_wrap=True)
+    out.print(f"reports:   {summary.reports}", highlight=False, soft_wrap=True)
+    for e in summary.errors:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

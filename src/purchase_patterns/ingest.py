@@ -11,14 +11,19 @@ For one file:
    rows_in = rows_loaded + rows_rejected, counted from what was actually written;
 6. write the validated rows as Parquet to the lake and a manifest entry.
 
-The lake artefacts are content-addressed, so a crash anywhere leaves either no batch (and a
-re-run redoes it) or a complete one.
+Landing (``land_file``) and loading (``load_landed``) are separate steps so that the
+``ingest_to_lake`` DAG can land files and the ``load_transform_validate`` DAG load them later;
+``ingest_file`` does both. Lake artefacts are content-addressed and the warehouse load is one
+transaction, so a crash anywhere leaves either no batch (a re-run redoes it) or a complete one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -87,59 +92,107 @@ def expand_inputs(inputs: list[Path]) -> list[Path]:
     return out
 
 
+def land_file(lake: Lake, path: Path, *, fmt: str = "auto", mapping: Path | None = None,
+              on_step: Any = None) -> dict[str, Any]:
+    """Land ``path`` unchanged in the lake (once per content) and return its manifest entry.
+
+    The format is recognised first, so a file that cannot be used never enters the lake.
+    """
+    step = on_step or (lambda _msg: None)
+    step("detecting format")
+    spec = detect(path, fmt, mapping)
+    step("hashing")
+    sha, size = sha256_file(path)
+    prior = lake.manifest_entry(sha)
+    if prior:
+        return prior
+    ingest_date = date.today().isoformat()
+    raw_rel = Lake.raw_rel(spec.format, ingest_date, sha, _suffix(path))
+    step("landing raw file in the lake")
+    raw_uri = lake.uri(raw_rel) if lake.exists(raw_rel) else lake.put(path, raw_rel)
+    entry = {
+        "batch_id": sha, "source_file": path.name, "source_path": str(path),
+        "format": spec.format, "variant": spec.variant, "forced_format": fmt,
+        "mapping_yaml": mapping.read_text(encoding="utf-8") if mapping else None,
+        "size_bytes": size, "ingest_date": ingest_date, "landed_at": now().isoformat(),
+        "raw_rel": raw_rel, "raw_uri": raw_uri, "status": "landed",
+    }
+    lake.write_manifest_entry(sha, entry)
+    return entry
+
+
+def pending_batches(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[dict[str, Any]]:
+    """Landed manifest entries that are not loaded in the warehouse yet (oldest first)."""
+    loaded = {r[0] for r in con.execute("select batch_id from raw.batches").fetchall()}
+    return [e for e in lake.manifest() if e["batch_id"] not in loaded]
+
+
 def ingest_file(con: duckdb.DuckDBPyConnection, lake: Lake, path: Path, *, run_id: str,
                 fmt: str = "auto", mapping: Path | None = None,
                 on_step: Any = None) -> BatchResult:
-    """Ingest one file; file-level problems raise :class:`InputFileError`."""
+    """Land and load one file; file-level problems raise :class:`InputFileError`."""
+    t0 = time.perf_counter()
+    entry = land_file(lake, path, fmt=fmt, mapping=mapping, on_step=on_step)
+    result = load_landed(con, lake, entry, run_id=run_id, on_step=on_step)
+    result.file = str(path)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def load_landed(con: duckdb.DuckDBPyConnection, lake: Lake, entry: dict[str, Any], *,
+                run_id: str, on_step: Any = None) -> BatchResult:
+    """Validate and load one landed batch. Loading a batch twice adds nothing."""
     t0 = time.perf_counter()
     step = on_step or (lambda _msg: None)
-    result = BatchResult(file=str(path))
-    step("detecting format")
-    spec = detect(path, fmt, mapping)
-    result.format, result.variant, result.notes = spec.format, spec.variant, list(spec.notes)
-    result.dated = "purchase_date" in spec.fields
-    step("hashing")
-    sha, size = sha256_file(path)
-    result.batch_id = sha
+    sha = entry["batch_id"]
+    result = BatchResult(file=entry["source_file"], batch_id=sha, format=entry["format"],
+                         variant=entry.get("variant"), lake_raw_uri=entry.get("raw_uri"))
     existing = con.execute(
-        "select rows_in, rows_loaded, rows_rejected, lake_raw_uri, lake_parquet_uri "
+        "select rows_in, rows_loaded, rows_rejected, lake_parquet_uri, dated "
         "from raw.batches where batch_id = ?", [sha]
     ).fetchone()
     if existing:
         result.rows_in, result.rows_loaded, result.rows_rejected = existing[:3]
-        result.lake_raw_uri, result.lake_parquet_uri = existing[3:]
+        result.lake_parquet_uri, result.dated = existing[3:]
         result.duplicate_skipped = True
         result.seconds = time.perf_counter() - t0
         return result
-
-    ingest_date = date.today().isoformat()
-    prior = lake.manifest_entry(sha)
-    if prior and prior.get("ingest_date"):
-        ingest_date = str(prior["ingest_date"])  # keep one partition per content
-    step("landing raw file in the lake")
-    raw_rel = Lake.raw_rel(spec.format, ingest_date, sha, _suffix(path))
-    result.lake_raw_uri = lake.uri(raw_rel) if lake.exists(raw_rel) else lake.put(path, raw_rel)
-
-    step("reading and validating")
-    read = validate.read_source(con, spec)
-    if read.records + read.structural_rejects == 0:
-        raise InputFileError(path, "file has a header but no data rows")
-    validate.check(con, spec, read)
-
-    step("loading")
-    result.rows_in = read.records + read.structural_rejects
-    _load(con, spec, sha, run_id, size, result, lake, ingest_date)
+    with lake.local_copy(entry["raw_rel"]) as local, _mapping_file(entry) as mapping:
+        spec = detect(local, entry.get("forced_format") or "auto", mapping)
+        result.notes = list(spec.notes)
+        result.dated = "purchase_date" in spec.fields
+        step("reading and validating")
+        read = validate.read_source(con, spec)
+        if read.records + read.structural_rejects == 0:
+            raise InputFileError(entry.get("source_path") or entry["source_file"],
+                                 "file has a header but no data rows")
+        validate.check(con, spec, read)
+        step("loading")
+        result.rows_in = read.records + read.structural_rejects
+        _load(con, spec, entry, run_id, result, lake)
     result.top_rejects = [
         {"column": c, "reason": r, "rows": n}
         for c, r, n in con.execute(
             "select column_name, reason, count(*) from raw.rejects where batch_id = ? "
-            "group by all order by 3 desc limit 5", [sha]
+            "group by all order by 3 desc, 1, 2 limit 5", [sha]
         ).fetchall()
     ]
     for tmp in ("_src", "_structural", "_checked"):
         con.execute(f"drop table if exists {tmp}")
     result.seconds = time.perf_counter() - t0
     return result
+
+
+@contextmanager
+def _mapping_file(entry: dict[str, Any]) -> Iterator[Path | None]:
+    text = entry.get("mapping_yaml")
+    if not text:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "mapping.yaml"
+        p.write_text(text, encoding="utf-8")
+        yield p
 
 
 def _canonical_select(spec: SourceSpec, sha: str) -> str:
@@ -173,9 +226,9 @@ def _canonical_select(spec: SourceSpec, sha: str) -> str:
     return ", ".join(exprs)
 
 
-def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, sha: str, run_id: str, size: int,
-          result: BatchResult, lake: Lake, ingest_date: str) -> None:
-    file_label = spec.path.name
+def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any], run_id: str,
+          result: BatchResult, lake: Lake) -> None:
+    sha, file_label = entry["batch_id"], entry["source_file"]
     lit = validate.lit
     with transaction(con):
         con.execute(
@@ -193,6 +246,7 @@ def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, sha: str, run_id: st
             """,  # noqa: S608
             [file_label, file_label],
         )
+        validate.relabel_rejects(con, sha, validate.error_labels(spec))
         loaded = con.execute(
             "select count(*) from raw.purchases where batch_id = ?", [sha]
         ).fetchone()[0]
@@ -201,31 +255,27 @@ def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, sha: str, run_id: st
         ).fetchone()[0]
         if loaded + rejected != result.rows_in:
             raise RuntimeError(
-                f"{spec.path}: reconciliation failed: {result.rows_in} rows in, "
+                f"{file_label}: reconciliation failed: {result.rows_in} rows in, "
                 f"{loaded} loaded + {rejected} rejected"
             )
         result.rows_loaded, result.rows_rejected = loaded, rejected
-        validated_rel = Lake.validated_rel(spec.format, ingest_date, sha)
+        validated_rel = Lake.validated_rel(spec.format, entry["ingest_date"], sha)
         result.lake_parquet_uri = _write_parquet(con, lake, validated_rel, sha)
         con.execute(
             "insert into raw.batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [sha, run_id, str(spec.path), spec.format, spec.variant, size, result.rows_in,
-             loaded, rejected, "purchase_date" in spec.fields, result.lake_raw_uri,
-             result.lake_parquet_uri, now(), None],
+            [sha, run_id, entry.get("source_path") or file_label, spec.format, spec.variant,
+             entry.get("size_bytes"), result.rows_in, loaded, rejected,
+             "purchase_date" in spec.fields, entry.get("raw_uri"), result.lake_parquet_uri,
+             now(), None],
         )
-        lake.write_manifest_entry(sha, {
-            "batch_id": sha, "source_file": spec.path.name, "format": spec.format,
-            "variant": spec.variant, "size_bytes": size, "ingest_date": ingest_date,
-            "landed_at": now().isoformat(), "run_id": run_id, "raw_uri": result.lake_raw_uri,
-            "validated_uri": result.lake_parquet_uri, "rows_in": result.rows_in,
-            "rows_loaded": loaded, "rows_rejected": rejected,
+        lake.write_manifest_entry(sha, entry | {
+            "status": "loaded", "run_id": run_id, "validated_uri": result.lake_parquet_uri,
+            "rows_in": result.rows_in, "rows_loaded": loaded, "rows_rejected": rejected,
         })
 
 
 def _write_parquet(con: duckdb.DuckDBPyConnection, lake: Lake, rel: str, sha: str) -> str:
     """Validated rows of the batch as Parquet in the lake (atomic; overwritten on redo)."""
-    import tempfile
-
     if lake.local:
         dest = Path(lake._full(rel))
         dest.parent.mkdir(parents=True, exist_ok=True)

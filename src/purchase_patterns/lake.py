@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +69,17 @@ class Lake:
         else:
             self.fs.put_file(str(local_path), dest)
         return self.uri(rel)
+
+    @contextmanager
+    def local_copy(self, rel: str) -> Iterator[Path]:
+        """A local path to read a lake object from (the object itself for a local lake)."""
+        if self.local:
+            yield Path(self._full(rel))
+            return
+        with tempfile.TemporaryDirectory() as d:
+            local = Path(d) / Path(rel).name
+            self.fs.get_file(self._full(rel), str(local))
+            yield local
 
     def write_json(self, rel: str, payload: dict[str, Any]) -> str:
         dest = self._full(rel)

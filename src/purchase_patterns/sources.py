@@ -79,6 +79,8 @@ class Sniff:
     is_parquet: bool
     first_line: str
     sample_lines: list[str]
+    #: True when the sample holds the whole file
+    complete: bool = False
 
 
 @dataclass
@@ -160,12 +162,14 @@ def sniff(path: Path) -> Sniff:
         if _looks_binary(text):
             raise InputFileError(path, "not delimited text (binary content)")
     lines = re.split(r"\r\n|\r|\n", text)
-    if len(text) >= SNIFF_BYTES - 4 and len(lines) > 1:
+    complete = len(head) < SNIFF_BYTES
+    if not complete and len(lines) > 1:
         lines = lines[:-1]  # last line may be cut by the sample
     lines = [ln for ln in lines if ln.strip()]
     if not lines:
         raise InputFileError(path, "file holds no data (only blank lines)")
-    return Sniff(path, compression, encoding, bom, False, lines[0].lstrip("\ufeff"), lines[:50])
+    return Sniff(path, compression, encoding, bom, False, lines[0].lstrip("\ufeff"), lines[:50],
+                 complete)
 
 
 def _looks_binary(text: str) -> bool:
@@ -192,11 +196,15 @@ def detect(path: Path, fmt: str = "auto", mapping: Path | None = None) -> Source
     if mapping is not None or fmt == "mapped":
         if mapping is None:
             raise UsageError("--format mapped needs --mapping FILE")
-        return _mapped_spec(sn, mapping)
+        spec = _mapped_spec(sn, mapping)
+        _require_data(spec)
+        return spec
     if sn.is_parquet:
         return _parquet_spec(sn)
     if fmt == "cdnow" or (fmt == "auto" and _looks_cdnow(sn)):
-        return _cdnow_spec(sn)
+        spec = _cdnow_spec(sn)
+        _require_data(spec)
+        return spec
     delim = _delimiter(sn.first_line)
     if delim is None:
         raise InputFileError(
@@ -204,7 +212,13 @@ def detect(path: Path, fmt: str = "auto", mapping: Path | None = None) -> Source
         )
     header = _split_header(sn.first_line, delim)
     spec = _kaggle_spec(sn, delim, header, forced=fmt == "kaggle")
+    _require_data(spec)
     return spec
+
+
+def _require_data(spec: SourceSpec) -> None:
+    if spec.header and spec.sniff.complete and len(spec.sniff.sample_lines) <= 1:
+        raise InputFileError(spec.path, "file has a header but no data rows")
 
 
 def _delimiter(line: str) -> str | None:
@@ -223,8 +237,9 @@ def _looks_cdnow(sn: Sniff) -> bool:
     first = sn.first_line.split()
     if tuple(normalise(t) for t in first) == CDNOW_HEADER:
         return True
-    rows = [ln.split() for ln in sn.sample_lines[:20]]
-    return bool(rows) and all(_cdnow_row(r) for r in rows)
+    rows = [ln.split() for ln in sn.sample_lines[:50]]
+    good = sum(1 for r in rows if _cdnow_row(r))
+    return bool(rows) and _cdnow_row(rows[0]) and good >= 0.6 * len(rows)
 
 
 def _cdnow_row(tokens: list[str]) -> bool:
@@ -238,7 +253,8 @@ def _cdnow_spec(sn: Sniff) -> SourceSpec:
     first = sn.first_line.split()
     header = tuple(normalise(t) for t in first) == CDNOW_HEADER
     data_rows = [ln.split() for ln in (sn.sample_lines[1:] if header else sn.sample_lines)]
-    width = len(data_rows[0]) if data_rows else 4
+    widths = [len(r) for r in data_rows if _cdnow_row(r)]
+    width = max(set(widths), key=widths.count) if widths else 4
     if width == 5:
         raw = ["customer_id", "sample_id", "date", "number_of_cds", "dollar_value"]
         variant = "CDNOW_sample (customer id, sample id, date, CDs, dollars)"

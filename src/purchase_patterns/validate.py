@@ -143,11 +143,7 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: str)
     con.execute(f"drop table if exists {rej_scan}")
     _assign_lines(con, names)
     labels = dict(zip(names, spec.raw_columns, strict=True))
-    con.execute(
-        "update _structural set column_name = "
-        + _map_case("column_name", labels)
-        + " where column_name is not null"
-    )
+    _relabel(con, "_structural", "column_name", labels)
     return _result(con, names, labels)
 
 
@@ -227,6 +223,19 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> ReadResul
         raise InputFileError(spec.path, f"unreadable Parquet file ({_first_line(exc)})") from None
     labels = dict(zip(names, spec.raw_columns, strict=True))
     return _result(con, names, labels)
+
+
+def _relabel(con: duckdb.DuckDBPyConnection, table: str, column: str,
+             labels: dict[str, str]) -> None:
+    """Replace internal column names in ``table.column`` with the names the user sees.
+    User-supplied header text only ever travels as a bound parameter."""
+    con.execute("create or replace temp table _labels (name varchar, label varchar)")
+    con.executemany("insert into _labels values (?, ?)", list(labels.items()))
+    con.execute(
+        f"update {table} set {column} = l.label from _labels as l "  # noqa: S608
+        f"where l.name = {table}.{column}"
+    )
+    con.execute("drop table _labels")
 
 
 def _result(con: duckdb.DuckDBPyConnection, names: list[str], labels: dict[str, str]) -> ReadResult:
@@ -367,7 +376,7 @@ def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) ->
         v = q("t_" + field)
         typed = q(field)
         typed_cols.append(f"{_subst(rule.parse, 'v', v)} as {typed}")
-        col = lit(label)
+        col = lit(field)  # canonical name; relabelled to the user's header by ``relabel_errors``
         if field in REQUIRED or field in ("purchase_date", "purchase_id"):
             errors.append(f"case when {v} is null then struct_pack(c := {col}, r := 'missing value') end")
         errors.append(
@@ -382,7 +391,7 @@ def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) ->
             )
     if spec.one_row_per_customer:
         cid = q("t_customer_id")
-        col = lit(spec.column_label("customer_id"))
+        col = lit("customer_id")
         errors.append(
             f"case when _first_line_of_customer <> _line then struct_pack(c := {col}, "
             "r := 'duplicate customer id in a one-row-per-customer file (first on line ' || "
@@ -409,6 +418,24 @@ def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) ->
         from p
         """  # noqa: S608
     )
+
+
+def relabel_rejects(con: duckdb.DuckDBPyConnection, batch_id: str,
+                    labels: dict[str, str]) -> None:
+    """Name rejected columns as the user's file does (row checks report canonical names)."""
+    con.execute("create or replace temp table _labels (name varchar, label varchar)")
+    con.executemany("insert into _labels values (?, ?)", list(labels.items()))
+    con.execute(
+        "update raw.rejects set column_name = l.label from _labels as l "
+        "where raw.rejects.batch_id = ? and l.name = raw.rejects.column_name",
+        [batch_id],
+    )
+    con.execute("drop table _labels")
+
+
+def error_labels(spec: SourceSpec) -> dict[str, str]:
+    """Canonical field → the column name as the user sees it in their file."""
+    return {f: spec.column_label(f) for f in spec.fields}
 
 
 def _subst(template: str, var: str, expr: str) -> str:

@@ -1,0 +1,108 @@
+"""The CLI as a user runs it: real processes, exit codes, one-line errors, --json summaries."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from purchase_patterns.settings import load_settings
+
+
+def cli(*args: str, home: Path | None = None, env: dict[str, str] | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "purchase_patterns"]
+    if home is not None:
+        cmd += ["--home", str(home)]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PURCHASE_PATTERNS_")}
+    full_env.update(env or {})
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, env=full_env,
+                          cwd=cwd, timeout=600)
+
+
+def test_ingest_json_summary_and_idempotency(home, kaggle_csv):
+    first = cli("--json", "ingest", "--input", str(kaggle_csv), home=home)
+    assert first.returncode == 0, first.stderr
+    s = json.loads(first.stdout)
+    assert s["run_id"] and s["command"] == "ingest"
+    [inp] = s["inputs"]
+    assert (inp["rows_in"], inp["rows_loaded"], inp["rows_rejected"]) == (3900, 3900, 0)
+    assert inp["duplicate_skipped"] is False
+    assert [st["name"] for st in s["stages"]] == ["ingest"]
+    again = json.loads(cli("--json", "ingest", "-i", str(kaggle_csv), home=home).stdout)
+    assert again["inputs"][0]["duplicate_skipped"] is True
+    assert again["run_id"] != s["run_id"]
+
+    human = cli("ingest", "-i", str(kaggle_csv), home=home)
+    assert human.returncode == 0 and "already loaded" in human.stdout
+
+    st = cli("--json", "status", home=home)
+    status = json.loads(st.stdout)
+    assert len(status["batches"]) == 1 and len(status["runs"]) == 3
+    assert {r["status"] for r in status["runs"]} == {"succeeded"}
+
+
+def test_unusable_input_exits_2_with_one_line(home, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    res = cli("ingest", "--input", str(bad), home=home)
+    assert res.returncode == 2
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert errors and str(bad) in errors[0] and "no recognisable header" in errors[0]
+    assert "Traceback" not in res.stderr + res.stdout
+
+    missing = cli("ingest", "--input", str(tmp_path / "absent.csv"), home=home)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+    debug = cli("--debug", "ingest", "--input", str(bad), home=home)
+    assert debug.returncode == 2  # per-file problems are reported, not raised
+
+
+def test_bad_usage_exits_2(home, tmp_path):
+    assert cli("ingest", home=home).returncode == 2
+    assert cli("ingest", "-i", "x", "--format", "nope", home=home).returncode == 2
+    assert cli("frobnicate", home=home).returncode == 2
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text("home: [unclosed\n")
+    res = cli("--config", str(cfg), "status", home=home)
+    assert res.returncode == 2 and "not valid YAML" in res.stderr
+
+
+def test_home_from_environment_and_settings_file(tmp_path, kaggle_csv):
+    env_home = tmp_path / "from_env"
+    res = cli("ingest", "-i", str(kaggle_csv), env={"PURCHASE_PATTERNS_HOME": str(env_home)})
+    assert res.returncode == 0, res.stderr
+    assert (env_home / "warehouse.duckdb").exists() and (env_home / "lake" / "raw").is_dir()
+
+    cfg = tmp_path / "purchase-patterns.yaml"
+    yaml_home = tmp_path / "from_yaml"
+    cfg.write_text(f"home: {yaml_home}\nduckdb_memory_limit: 1GB\n")
+    res = cli("ingest", "-i", str(kaggle_csv), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (yaml_home / "warehouse.duckdb").exists()
+
+
+def test_settings_precedence(tmp_path, monkeypatch):
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("home: yaml_home\ngcp:\n  project: from-yaml\nmodels:\n  horizon_months: 6\n")
+    monkeypatch.setenv("PURCHASE_PATTERNS_GCP__PROJECT", "from-env")
+    s = load_settings(config=cfg)
+    assert s.home == Path("yaml_home") and s.gcp.project == "from-env"
+    assert s.models.horizon_months == 6
+    assert load_settings(config=cfg, home=tmp_path).home == tmp_path
+    monkeypatch.setenv("PURCHASE_PATTERNS_GCP__CREDENTIALS_FILE", "/secret/key.json")
+    s = load_settings(config=cfg)
+    assert "/secret/key.json" not in repr(s) and "/secret/key.json" not in str(s.model_dump())
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "..\\..\\x.csv"])
+def test_lake_paths_cannot_escape(tmp_path, name):
+    from purchase_patterns.lake import Lake
+
+    lake = Lake(str(tmp_path / "lake"))
+    with pytest.raises(ValueError):
+        lake._full(f"raw/{name}") if "/" in name else lake._full("../" + name)
