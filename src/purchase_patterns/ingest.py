@@ -177,8 +177,7 @@ def load_landed(con: duckdb.DuckDBPyConnection, lake: Lake, entry: dict[str, Any
             "group by all order by 3 desc, 1, 2 limit 5", [sha]
         ).fetchall()
     ]
-    for tmp in ("_src", "_structural", "_checked"):
-        con.execute(f"drop table if exists {tmp}")
+    validate.cleanup(con)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -226,8 +225,8 @@ def _canonical_select(spec: SourceSpec, sha: str) -> str:
     return ", ".join(exprs)
 
 
-def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any], run_id: str,
-          result: BatchResult, lake: Lake) -> None:
+def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any],
+          run_id: str, result: BatchResult, lake: Lake) -> None:
     sha, file_label = entry["batch_id"], entry["source_file"]
     lit = validate.lit
     with transaction(con):

@@ -42,6 +42,13 @@ class ReadResult:
     structural_rejects: int  # records rejected by the CSV reader
     raw_columns: list[str]  # column names in _src (positional c1..cn → user labels)
     labels: dict[str, str]  # _src column → column name as the user sees it
+    #: SQL over ``_src`` giving the record's raw text (used for rejects only)
+    raw_sql: str = "_raw"
+    #: True when ``_src`` carries the physical ``_line`` of each record; otherwise records come
+    #: in file order and ``_checked`` (created in that order) numbers them by position.
+    has_line: bool = False
+    #: a quoted field holds a newline, so a record may span several lines
+    multiline: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -50,8 +57,7 @@ class ReadResult:
 
 def read_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> ReadResult:
     """Create temp tables ``_src`` and ``_structural`` for ``spec``."""
-    con.execute("drop table if exists _src")
-    con.execute("drop table if exists _structural")
+    cleanup(con)
     con.execute(
         "create temp table _structural (line bigint, column_name varchar, reason varchar, "
         "raw_text varchar)"
@@ -103,109 +109,127 @@ def _read_whitespace(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> ReadRe
         """  # noqa: S608
     )
     con.execute(
-        f"create temp table _src as select _line, _raw, {cols} from _lines where len(t) = {n}"  # noqa: S608
+        f"create temp table _src as select _line, _raw, {cols} "  # noqa: S608
+        f"from _lines where len(t) = {n}"
     )
     con.execute("drop table _lines")
     labels = {f"c{i + 1}": name for i, name in enumerate(spec.raw_columns)}
-    return _result(con, list(labels), labels)
+    return _result(con, list(labels), labels, "_raw", has_line=True)
 
 
 def _read_delimited(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: str) -> ReadResult:
+    """Pass 1 scans the file once for structural rejects, record count and embedded newlines.
+    In the common case (no rejects, no newlines) ``_src`` is then a view over the file, so
+    the check pass streams from the CSV reader without materialising raw text."""
     n = len(spec.raw_columns)
     names = [f"c{i + 1}" for i in range(n)]
     columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in names) + "}"
     k = next(_counter)
     rej, rej_scan = f"_rej_{k}", f"_rejscan_{k}"
+    opts = (
+        f"columns={columns}, header=true, delim={lit(spec.delimiter or ',')}, "
+        f"quote='\"', escape='\"', strict_mode=true, null_padding=false, {_csv_common(spec)}"
+    )
+    newline = " or ".join(f"contains({c}, chr(10))" for c in names)
     try:
-        con.execute(
-            f"""
-            create temp table _read as
-            select ordinality as _rec, * from read_csv(
-                ?, columns={columns}, header=true, delim={lit(spec.delimiter or ',')},
-                quote='"', escape='"', strict_mode=true, null_padding=false,
-                store_rejects=true, rejects_table={lit(rej)}, rejects_scan={lit(rej_scan)},
-                {_csv_common(spec)}) with ordinality
-            """,  # noqa: S608
+        records, multiline = con.execute(
+            f"select count(*), count(*) filter (where {newline}) from read_csv(?, {opts}, "  # noqa: S608
+            f"store_rejects=true, rejects_table={lit(rej)}, rejects_scan={lit(rej_scan)})",
             [path],
-        )
+        ).fetchall()[0]  # consume the whole result: the rejects table is written at its end
     except duckdb.Error as exc:
         raise InputFileError(spec.path, f"cannot be parsed as delimited text ({_first_line(exc)})") from None
-    # Every reject record with its start line and raw text (one row per record, first error).
-    con.execute(
-        f"""
-        insert into _structural
-        select line, column_name, error_type || ': ' || error_message, csv_line
-        from {rej}
-        qualify row_number() over (partition by line order by byte_position) = 1
-        """  # noqa: S608
-    )
-    con.execute(f"drop table if exists {rej}")
-    con.execute(f"drop table if exists {rej_scan}")
-    _assign_lines(con, names)
-    labels = dict(zip(names, spec.raw_columns, strict=True))
-    _relabel(con, "_structural", "column_name", labels)
-    return _result(con, names, labels)
-
-
-def _assign_lines(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
-    """Give every good record in ``_read`` the physical line it starts on, and turn the
-    record numbers DuckDB reports for rejects into physical lines too.
-
-    DuckDB numbers records (header = 1), not lines. Good records come in file order
-    (``_rec``); reject ``j`` (sorted) at record ``R_j`` has ``R_j - 2 - (j - 1)`` good records
-    before it, so good record ``k`` is record ``k + 1 + #{j : t_j <= k - 1}``. When a quoted
-    field holds a newline, a record spans several lines and lines are a running sum of spans.
-    """
-    con.execute(
-        """
-        create temp table _rej_pos as
-        select line as rec, line - 2 - (row_number() over (order by line) - 1) as t
-        from _structural
-        """
-    )
-    con.execute(
-        """
-        create temp table _src as
-        with shifts as (
-            select t, count(*) over (order by t rows unbounded preceding) as n
-            from _rej_pos
-        )
-        select _rec + 1 + coalesce(s.n, 0) as _line, r.* exclude (_rec)
-        from _read as r asof left join shifts as s on r._rec - 1 >= s.t
-        """
-    )
-    con.execute("drop table _read")
-    has_nl = con.execute(
-        "select (select count(*) from _src where "  # noqa: S608
-        + " or ".join(f"contains({c}, chr(10))" for c in names)
-        + ") + (select count(*) from _structural where contains(raw_text, chr(10)))"
-    ).fetchone()[0]
-    if has_nl:
-        span = " + ".join(
-            f"coalesce(length({c}) - length(replace({c}, chr(10), '')), 0)" for c in names
-        )
+    # Every reject record with its start record number and raw text (first error per record).
+    # (DuckDB creates the rejects table only when it has something to put in it.)
+    if con.execute("select count(*) from duckdb_tables() where table_name = ?", [rej]).fetchone()[0]:
         con.execute(
             f"""
-            create temp table _phys as
-            with recs as (
-                select _line as rec, 1 + {span} as span from _src
-                union all
-                select line, 1 + length(raw_text) - length(replace(raw_text, chr(10), ''))
-                from _structural
-            )
-            select rec, 2 + coalesce(sum(span) over (
-                order by rec rows between unbounded preceding and 1 preceding), 0) as line
-            from recs
+            insert into _structural
+            select line, column_name, error_type || ': ' || error_message, csv_line
+            from {rej}
+            qualify row_number() over (partition by line order by byte_position) = 1
             """  # noqa: S608
         )
-        con.execute(
-            "update _src set _line = p.line from _phys as p where _src._line = p.rec"
+    con.execute(f"drop table if exists {rej}")
+    con.execute(f"drop table if exists {rej_scan}")
+    # A view cannot hold a bound parameter: the path goes in as a quoted literal. The filter
+    # (always true) makes the reader decode every column, as pass 1 did, so exactly the same
+    # records are skipped as were reported.
+    touch = " + ".join(f"coalesce(length({c}), 0)" for c in names)
+    con.execute(
+        f"create or replace temp view _src as select * from "  # noqa: S608
+        f"read_csv({lit(path)}, {opts}, ignore_errors=true) where {touch} >= 0"
+    )
+    labels = dict(zip(names, spec.raw_columns, strict=True))
+    _relabel(con, "_structural", "column_name", labels)
+    raw_sql = ("concat_ws(" + lit(spec.delimiter or ",") + ", "
+               + ", ".join(f"coalesce({c}, '')" for c in names) + ")")
+    structural = con.execute("select count(*) from _structural").fetchone()[0]
+    return ReadResult(records, structural, names, labels, raw_sql, False, bool(multiline))
+
+
+def _number_lines(con: duckdb.DuckDBPyConnection, read: ReadResult) -> None:
+    """Give ``_checked`` (created in file order) a ``_line`` column: the physical line each
+    record starts on; and turn the record numbers DuckDB reports for rejects into lines.
+
+    DuckDB numbers records (header = 1), not lines, and reports rejects by record number.
+    Fast path (no rejects, no newline inside a quoted field): good record ``k`` (1-based
+    position) starts on line ``k + 1``. Otherwise reject ``j`` (sorted) at record ``R_j`` has
+    ``t_j = R_j - 2 - (j - 1)`` good records before it, so good record ``k`` is record
+    ``k + 1 + #{j : t_j <= k - 1}``; and when a quoted field holds a newline a record spans
+    several lines, so lines are a running sum of spans over all records.
+    """
+    con.execute("alter table _checked add column _line bigint")
+    con.execute("update _checked set _line = rowid + 2")  # rowid is 0-based position
+    if not read.structural_rejects and not read.multiline:
+        return
+    con.execute(
+        """
+        create or replace temp table _shift as
+        with pos as (
+            select line - 2 - (row_number() over (order by line) - 1) as t from _structural
         )
-        con.execute(
-            "update _structural set line = p.line from _phys as p where _structural.line = p.rec"
+        select t, count(*) over (order by t rows unbounded preceding) as n from pos
+        """
+    )
+    con.execute(
+        """
+        update _checked set _line = _line + s.n
+        from (select c.rowid as rid, sh.n
+              from _checked as c asof join _shift as sh on c.rowid >= sh.t) as s
+        where _checked.rowid = s.rid
+        """
+    )
+    con.execute("drop table _shift")
+    multiline = read.multiline or con.execute(
+        "select count(*) from _structural where contains(raw_text, chr(10))"
+    ).fetchone()[0]
+    if not multiline:
+        return
+    has_span = con.execute(
+        "select count(*) from duckdb_columns() where table_name = '_checked' "
+        "and column_name = '_span'"
+    ).fetchone()[0]
+    span = "_span" if has_span else "1"
+    con.execute(
+        f"""
+        create temp table _phys as
+        with recs as (
+            select _line as rec, {span} as span from _checked
+            union all
+            select line, 1 + length(raw_text) - length(replace(raw_text, chr(10), ''))
+            from _structural
         )
-        con.execute("drop table _phys")
-    con.execute("drop table _rej_pos")
+        select rec, 2 + coalesce(sum(span) over (
+            order by rec rows between unbounded preceding and 1 preceding), 0) as line
+        from recs
+        """  # noqa: S608
+    )
+    con.execute("update _checked set _line = p.line from _phys as p where _checked._line = p.rec")
+    con.execute(
+        "update _structural set line = p.line from _phys as p where _structural.line = p.rec"
+    )
+    con.execute("drop table _phys")
 
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> ReadResult:
@@ -215,14 +239,16 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> ReadResul
     )
     try:
         con.execute(
-            f"create temp table _src as select ordinality as _line, {sel} "  # noqa: S608
-            "from read_parquet(?) with ordinality",
+            f"create temp table _src as select {sel} from read_parquet(?)",  # noqa: S608
             [str(spec.path)],
         )
     except duckdb.Error as exc:
         raise InputFileError(spec.path, f"unreadable Parquet file ({_first_line(exc)})") from None
     labels = dict(zip(names, spec.raw_columns, strict=True))
-    return _result(con, names, labels)
+    raw_sql = "concat_ws(',', " + ", ".join(f"coalesce({c}, '')" for c in names) + ")"
+    # Parquet has no lines: a record's "line" is its 1-based row number plus one, as if the
+    # file had a header line, so that numbering matches a CSV export of the same data.
+    return _result(con, names, labels, raw_sql)
 
 
 def _relabel(con: duckdb.DuckDBPyConnection, table: str, column: str,
@@ -238,10 +264,25 @@ def _relabel(con: duckdb.DuckDBPyConnection, table: str, column: str,
     con.execute("drop table _labels")
 
 
-def _result(con: duckdb.DuckDBPyConnection, names: list[str], labels: dict[str, str]) -> ReadResult:
+def _result(con: duckdb.DuckDBPyConnection, names: list[str], labels: dict[str, str],
+            raw_sql: str, *, has_line: bool = False, multiline: bool = False) -> ReadResult:
     records = con.execute("select count(*) from _src").fetchone()[0]
     structural = con.execute("select count(*) from _structural").fetchone()[0]
-    return ReadResult(records, structural, names, labels)
+    return ReadResult(records, structural, names, labels, raw_sql, has_line, multiline)
+
+
+def cleanup(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temporary objects of one read."""
+    names = ("_src", "_structural", "_checked")
+    for (view,) in con.execute(
+        "select view_name from duckdb_views() where temporary and view_name in (?, ?, ?)", names
+    ).fetchall():
+        con.execute(f"drop view {view}")
+    for (table,) in con.execute(
+        "select table_name from duckdb_tables() where temporary and table_name in (?, ?, ?)",
+        names,
+    ).fetchall():
+        con.execute(f"drop table {table}")
 
 
 def _first_line(exc: Exception) -> str:
@@ -252,12 +293,13 @@ def _first_line(exc: Exception) -> str:
 # step 2: check
 
 
-def _state_case() -> str:
-    pairs = []
-    for name, (code, *_rest) in US_STATES.items():
-        pairs.append(f"when {lit(name.lower())} then {lit(name)}")
-        pairs.append(f"when {lit(code.lower())} then {lit(name)}")
-    return "case lower(v) " + " ".join(pairs) + " end"
+def _state_map() -> str:
+    """A constant MAP: lower-case state name or USPS code → state name (order-preserving and
+    vectorised, unlike a join)."""
+    pairs = [(n.lower(), n) for n in US_STATES] + [
+        (code.lower(), n) for n, (code, *_r) in US_STATES.items()
+    ]
+    return "MAP {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in pairs) + "}"
 
 
 _YES = "('yes','y','true','t','1')"
@@ -336,7 +378,7 @@ def _rules(spec: SourceSpec) -> dict[str, FieldRule]:
         ),
         "gender": FieldRule(_map_case("lower(v)", _GENDER_CANON),
                             bad_parse="unknown gender (expected Male, Female, Non-binary, Other)"),
-        "state": FieldRule(_state_case(),
+        "state": FieldRule(f"{_state_map()}[lower(v)]",
                            bad_parse="not a US state (full name or two-letter code)"),
         "subscription_status": FieldRule(
             f"case when lower(v) in {_YES} then true when lower(v) in {_NO} then false end",
@@ -389,35 +431,57 @@ def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) ->
                 f"case when {typed} is not null and not ({cond}) then "
                 f"struct_pack(c := {col}, r := {lit(rule.bad_check)}) end"
             )
-    if spec.one_row_per_customer:
-        cid = q("t_customer_id")
-        col = lit("customer_id")
-        errors.append(
-            f"case when _first_line_of_customer <> _line then struct_pack(c := {col}, "
-            "r := 'duplicate customer id in a one-row-per-customer file (first on line ' || "
-            "_first_line_of_customer || ')') end"
+    texts = ", ".join(q("t_" + f) for f in rules if f in spec.fields)
+    err_list = f"list_filter([{', '.join(errors)}], lambda e: e is not null)"
+    # raw text is kept for rejected rows only (all rows of a snapshot file, whose duplicate
+    # check runs after this pass)
+    raw_cond = "true" if spec.one_row_per_customer else "len(_errors) > 0"
+    extra = "_line, " if read.has_line else ""
+    if read.multiline:
+        span = " + ".join(
+            f"coalesce(length({c}) - length(replace({c}, chr(10), '')), 0)"
+            for c in read.raw_columns
         )
-        dup_col = f", min(_line) over (partition by {cid}) as _first_line_of_customer"
-    else:
-        dup_col = ""
-    raw_text = "_raw" if spec.delimiter is None and spec.format != "parquet" else (
-        "concat_ws(" + lit(spec.delimiter or ",") + ", "
-        + ", ".join(f"coalesce({c}, '')" for c in read.raw_columns) + ")"
-    )
+        extra += f"1 + {span} as _span, "
     con.execute("drop table if exists _checked")
+    # Created in file order (DuckDB preserves insertion order), so rowid = position.
     con.execute(
         f"""
         create temp table _checked as
         with t as (
-            select _line, {raw_text} as _raw_text, {", ".join(text_cols)} from _src
+            select *, {", ".join(text_cols)} from _src
         ), p as (
-            select *, {", ".join(typed_cols)}{dup_col} from t
+            select *, {", ".join(typed_cols)} from t
+        ), e as (
+            select *, {err_list} as _errors from p
         )
-        select * exclude ({", ".join(q("t_" + f) for f in rules if f in spec.fields)}),
-               list_filter([{", ".join(errors)}], lambda e: e is not null) as _errors
-        from p
+        select {extra}{", ".join(q(f) for f in rules if f in spec.fields)}, _errors,
+               case when {raw_cond} then {read.raw_sql} end as _raw_text
+        from e
         """  # noqa: S608
     )
+    del texts
+    checked = con.execute("select count(*) from _checked").fetchone()[0]
+    if checked != read.records:
+        raise RuntimeError(
+            f"{spec.path}: read {read.records} records in the first pass but {checked} in the "
+            "second (did the file change while it was read?)"
+        )
+    if not read.has_line:
+        _number_lines(con, read)
+    if spec.one_row_per_customer:
+        con.execute(
+            """
+            update _checked set _errors = list_append(_errors, struct_pack(
+                c := 'customer_id',
+                r := 'duplicate customer id in a one-row-per-customer file (first on line '
+                     || d.first_line || ')'))
+            from (select rowid as rid, _line,
+                         min(_line) over (partition by customer_id) as first_line
+                  from _checked where customer_id is not null) as d
+            where _checked.rowid = d.rid and d._line <> d.first_line
+            """
+        )
 
 
 def relabel_rejects(con: duckdb.DuckDBPyConnection, batch_id: str,
