@@ -219,3 +219,16 @@ def test_column_mapping(settings, tmp_path, cdnow_sample):
                 "select min(purchase_date), count(distinct state), sum(quantity) from raw.purchases")
     expected_units = sum(int(ln.split()[3]) for ln in lines)
     assert str(got[0][0]) == "1997-01-01" and got[0][1] == 1 and got[0][2] == expected_units
+
+
+def test_pipeline_land_then_load_pending(settings, kaggle_csv, cdnow_sample):
+    from purchase_patterns.pipeline import land_inputs, load_pending, new_summary
+
+    entries = land_inputs(settings, [kaggle_csv, cdnow_sample])
+    assert [e["status"] for e in entries] == ["landed", "landed"]
+    first = new_summary(settings, "load")
+    results = load_pending(settings, first)
+    assert sorted(r.rows_loaded for r in results) == [3900, 6919]
+    retry = new_summary(settings, "load")
+    assert load_pending(settings, retry) == []  # a retried load adds nothing
+    assert scalar(settings.warehouse_path, "select count(*) from raw.purchases") == 10819

@@ -128,6 +128,49 @@ def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
     return results
 
 
+def land_inputs(settings: Settings, inputs: list[Path], *, fmt: str = "auto",
+                mapping: Path | None = None) -> list[dict[str, Any]]:
+    """Land files in the lake without loading them (the ``ingest_to_lake`` DAG).
+
+    Returns one manifest entry per file; a file that cannot be used raises
+    :class:`~purchase_patterns.errors.InputFileError` naming it."""
+    from .ingest import land_file
+
+    lake = Lake(settings.lake)
+    return [land_file(lake, p, fmt=fmt, mapping=mapping) for p in expand_inputs(inputs)]
+
+
+def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
+    """Load every landed batch that is not in the warehouse yet (the second DAG's first task).
+    Safe to retry: a batch is loaded in one transaction and never twice."""
+    from .ingest import load_landed, pending_batches
+
+    started = warehouse.now()
+    t0 = time.perf_counter()
+    lake = Lake(settings.lake)
+    con = warehouse.connect(settings)
+    results: list[BatchResult] = []
+    try:
+        warehouse.start_run(con, summary.run_id, summary.command)
+        for entry in pending_batches(con, lake):
+            try:
+                res = load_landed(con, lake, entry, run_id=summary.run_id)
+            except PurchasePatternsError as exc:
+                res = BatchResult(file=entry.get("source_file", "?"), error=str(exc))
+                summary.errors.append(str(exc))
+                summary.exit_code = max(summary.exit_code, exc.exit_code)
+            results.append(res)
+            summary.inputs.append(res.as_dict())
+        loaded = sum(r.rows_loaded for r in results)
+        warehouse.log_stage(con, summary.run_id, "load", "ran", started, rows=loaded,
+                            detail=f"{len(results)} pending batch(es)")
+    finally:
+        con.close()
+    summary.stage("load", "ran", seconds=time.perf_counter() - t0, batches=len(results),
+                  rows_loaded=sum(r.rows_loaded for r in results))
+    return results
+
+
 def finish(settings: Settings, summary: RunSummary) -> None:
     """Record the run's outcome in ``meta.runs``."""
     status = {EXIT_OK: "succeeded", EXIT_DATA_QUALITY: "failed_quality",
