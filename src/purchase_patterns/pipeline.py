@@ -203,16 +203,33 @@ def run_pipeline(settings: Settings, inputs: list[Path] | None, *, fmt: str = "a
             summary.stage(name, "skipped", "an earlier stage failed a data-quality check")
             continue
         fn(settings, summary, progress)
+    # The run's outcome is recorded before publishing, so the published copy shows it.
+    finish(settings, summary)
+    publish_stage(settings, summary, progress)
     finish(settings, summary)
     return summary
 
 
 def downstream_stages() -> list[str]:
-    return [name for name, _ in DOWNSTREAM]
+    return [name for name, _ in DOWNSTREAM] + ["publish"]
 
 
 def _downstream(_settings: Settings) -> list[tuple[str, Callable[..., Any]]]:
     return DOWNSTREAM
+
+
+def publish_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
+    """Publish the finished warehouse for readers (see ``publish.py``)."""
+    from .publish import publish
+
+    if summary.exit_code != EXIT_OK:
+        summary.stage("publish", "skipped", "the run did not succeed; the previous "
+                      "published warehouse stays in place")
+        return
+    progress("publishing", None)
+    t0 = time.perf_counter()
+    path = publish(settings, summary.run_id)
+    summary.stage("publish", "ran", seconds=time.perf_counter() - t0, path=str(path))
 
 
 #: Stages after ingest, in order; each is ``fn(settings, summary, progress)``.
