@@ -259,7 +259,9 @@ def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any
             )
         result.rows_loaded, result.rows_rejected = loaded, rejected
         validated_rel = Lake.validated_rel(spec.format, entry["ingest_date"], sha)
-        result.lake_parquet_uri = _write_parquet(con, lake, validated_rel, sha)
+        result.lake_parquet_uri = _write_parquet(con, lake, validated_rel, "raw.purchases", sha)
+        rejects_uri = _write_parquet(con, lake, Lake.rejects_rel(spec.format, entry["ingest_date"],
+                                                                 sha), "raw.rejects", sha)
         con.execute(
             "insert into raw.batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [sha, run_id, entry.get("source_path") or file_label, spec.format, spec.variant,
@@ -269,26 +271,16 @@ def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any
         )
         lake.write_manifest_entry(sha, entry | {
             "status": "loaded", "run_id": run_id, "validated_uri": result.lake_parquet_uri,
+            "rejects_uri": rejects_uri,
             "rows_in": result.rows_in, "rows_loaded": loaded, "rows_rejected": rejected,
         })
 
 
-def _write_parquet(con: duckdb.DuckDBPyConnection, lake: Lake, rel: str, sha: str) -> str:
-    """Validated rows of the batch as Parquet in the lake (atomic; overwritten on redo)."""
-    if lake.local:
-        dest = Path(lake._full(rel))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".tmp")
-        con.execute(
-            f"copy (select * from raw.purchases where batch_id = {validate.lit(sha)}) "  # noqa: S608
-            f"to {validate.lit(str(tmp))} (format parquet, compression zstd)"
-        )
-        tmp.replace(dest)
-        return lake.uri(rel)
-    with tempfile.TemporaryDirectory() as d:
+def _write_parquet(con: duckdb.DuckDBPyConnection, lake: Lake, rel: str, table: str,
+                   sha: str) -> str:
+    """The batch's rows of ``table`` as Parquet in the lake (atomic; overwritten on redo)."""
+    query = f"select * from {table} where batch_id = {validate.lit(sha)}"  # noqa: S608
+    with tempfile.TemporaryDirectory(dir=lake.root if lake.local else None) as d:
         tmp = Path(d) / "batch.parquet"
-        con.execute(
-            f"copy (select * from raw.purchases where batch_id = {validate.lit(sha)}) "  # noqa: S608
-            f"to {validate.lit(str(tmp))} (format parquet, compression zstd)"
-        )
-        return lake.put(tmp, rel)
+        con.execute(f"copy ({query}) to {validate.lit(str(tmp))} (format parquet, compression zstd)")
+        return lake.move_in(tmp, rel)

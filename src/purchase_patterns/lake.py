@@ -5,6 +5,7 @@ through fsspec)::
 
     raw/source=<format>/ingest_date=<YYYY-MM-DD>/<sha256><original suffixes>
     validated/source=<format>/ingest_date=<YYYY-MM-DD>/<sha256>.parquet
+    rejects/source=<format>/ingest_date=<YYYY-MM-DD>/<sha256>.parquet   quarantined rows
     _manifest/<sha256>.json        one entry per batch
 
 Object names are built only from the content hash and the detected format, never from the
@@ -53,6 +54,10 @@ class Lake:
     def validated_rel(source: str, ingest_date: str, sha: str) -> str:
         return f"validated/source={source}/ingest_date={ingest_date}/{sha}.parquet"
 
+    @staticmethod
+    def rejects_rel(source: str, ingest_date: str, sha: str) -> str:
+        return f"rejects/source={source}/ingest_date={ingest_date}/{sha}.parquet"
+
     # -- operations -----------------------------------------------------------------------
     def exists(self, rel: str) -> bool:
         return bool(self.fs.exists(self._full(rel)))
@@ -80,6 +85,19 @@ class Lake:
             local = Path(d) / Path(rel).name
             self.fs.get_file(self._full(rel), str(local))
             yield local
+
+    def move_in(self, local_path: Path, rel: str) -> str:
+        """Like :meth:`put`, but the local file may be consumed (renamed when the lake is a
+        local folder on the same file system, which avoids copying large files)."""
+        if not self.local:
+            return self.put(local_path, rel)
+        dest = Path(self._full(rel))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(local_path, dest)
+        except OSError:
+            return self.put(local_path, rel)
+        return self.uri(rel)
 
     def write_json(self, rel: str, payload: dict[str, Any]) -> str:
         dest = self._full(rel)
