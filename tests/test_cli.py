@@ -106,3 +106,33 @@ def test_lake_paths_cannot_escape(tmp_path, name):
     lake = Lake(str(tmp_path / "lake"))
     with pytest.raises(ValueError):
         lake._full(f"raw/{name}") if "/" in name else lake._full("../" + name)
+
+
+def test_killed_run_is_shown_as_interrupted(home, kaggle_csv, cdnow_sample):
+    """A run killed with SIGKILL stays 'running' in the log until the next run notices that its
+    process is gone and marks it 'interrupted'; its batch is either absent or complete."""
+    import signal
+    import time
+
+    from helpers import query
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "purchase_patterns", "--home", str(home), "ingest",
+         "-i", str(kaggle_csv)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = home / "warehouse.duckdb"
+    deadline = time.time() + 60
+    while time.time() < deadline and not db.exists():
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    res = cli("--json", "ingest", "-i", str(cdnow_sample), home=home)
+    assert res.returncode == 0, res.stderr
+    runs = dict(query(db, "select command || ':' || run_id, status from meta.runs"))
+    statuses = sorted(runs.values())
+    assert "succeeded" in statuses
+    assert "running" not in statuses  # the killed run (if it got that far) is 'interrupted'
+    for bid, rows_in, loaded, rejected in query(
+            db, "select batch_id, rows_in, rows_loaded, rows_rejected from raw.batches"):
+        n = query(db, "select count(*) from raw.purchases where batch_id = ?", [bid])[0][0]
+        assert n == loaded and rows_in == loaded + rejected

@@ -240,7 +240,7 @@ def status(ctx: typer.Context,
             for run_ in runs:
                 stages = ", ".join(f"{s['stage']}:{s['status']}" for s in log
                                    if s["run_id"] == run_["run_id"])
-                shown = run_["status"] if run_["status"] != "running" else "running/interrupted"
+                shown = run_["status"]
                 r.add_row(run_["run_id"], run_["command"], shown, str(run_["exit_code"]),
                           str(run_["started_at"])[:19], stages)
             out.print(r)

@@ -11,7 +11,9 @@ Tables written here (dbt owns everything else):
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -43,7 +45,8 @@ DDL = [
         check (rows_in = rows_loaded + rows_rejected))""",
     """create table if not exists meta.runs (
         run_id varchar primary key, command varchar, started_at timestamp not null,
-        finished_at timestamp, status varchar not null, exit_code integer, summary json)""",
+        finished_at timestamp, status varchar not null, exit_code integer, summary json,
+        pid integer, host varchar)""",
     """create table if not exists meta.run_log (
         run_id varchar not null, stage varchar not null, status varchar not null,
         started_at timestamp not null, finished_at timestamp, seconds double,
@@ -104,11 +107,30 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, command: str) -> None:
+    """Record a run as running, and mark runs left 'running' by a process that no longer
+    exists on this host (killed, crashed) as 'interrupted'."""
+    host = socket.gethostname()
+    for other, pid in con.execute(
+        "select run_id, pid from meta.runs where status = 'running' and host = ? and run_id <> ?",
+        [host, run_id],
+    ).fetchall():
+        if pid is None or not _alive(pid):
+            con.execute("update meta.runs set status = 'interrupted' where run_id = ?", [other])
     con.execute(
-        "insert into meta.runs (run_id, command, started_at, status) values (?, ?, ?, 'running') "
-        "on conflict do nothing",
-        [run_id, command, now()],
+        "insert into meta.runs (run_id, command, started_at, status, pid, host) "
+        "values (?, ?, ?, 'running', ?, ?) on conflict do nothing",
+        [run_id, command, now(), os.getpid(), host],
     )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, exit_code: int,
