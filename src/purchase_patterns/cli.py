@@ -198,6 +198,40 @@ def run(ctx: typer.Context, inputs: InputOpt = None, fmt: FormatOpt = "auto",
 
 
 @app.command()
+def transform(ctx: typer.Context) -> None:
+    """Build the dbt models and run every data-quality check on the loaded data."""
+    from .pipeline import run_stages
+
+    c = _ctx(ctx)
+    with _errors(c.debug):
+        with _progress(not c.json) as update:
+            summary = run_stages(c.settings, ["transform"], command="transform",
+                                 progress=update)
+        _emit(c, summary.as_dict(), lambda: _render_summary(summary))
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def docs(ctx: typer.Context) -> None:
+    """Build the dbt documentation site (models, columns, tests, lineage) into reports/."""
+    from .pipeline import data_is_dated
+    from .transform import docs as build_docs
+
+    c = _ctx(ctx)
+    with _errors(c.debug):
+        if not c.settings.warehouse_path.exists():
+            from .errors import UsageError
+
+            raise UsageError(f"{c.settings.warehouse_path}: no warehouse yet; run "
+                             "'purchase-patterns run' first")
+        with _progress(not c.json) as update:
+            update("building dbt docs", None)
+            page = build_docs(c.settings, c.settings.reports_dir,
+                              dated=data_is_dated(c.settings))
+        _emit(c, {"docs": str(page)}, lambda: out.print(f"dbt docs: {page}", highlight=False))
+
+
+@app.command()
 def status(ctx: typer.Context,
            limit: Annotated[int, typer.Option("--limit", help="Runs to show")] = 10) -> None:
     """Show loaded batches and recent runs from the warehouse's run log."""

@@ -53,9 +53,9 @@ def load(run_id: str, home: str | None = None) -> dict[str, Any]:
 
 
 def _dated(settings: Settings) -> bool:
-    from .pipeline import _data_is_dated
+    from .pipeline import data_is_dated
 
-    return _data_is_dated(settings)
+    return data_is_dated(settings)
 
 
 def finish_and_publish(run_id: str, home: str | None = None) -> dict[str, Any]:

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from . import warehouse
-from .errors import EXIT_BAD_INPUT, EXIT_DATA_QUALITY, EXIT_OK, PurchasePatternsError
+from .errors import (
+    EXIT_BAD_INPUT,
+    EXIT_DATA_QUALITY,
+    EXIT_OK,
+    PurchasePatternsError,
+    UsageError,
+)
 from .ingest import BatchResult, expand_inputs, ingest_file
 from .lake import Lake
 from .settings import Settings
@@ -198,7 +204,7 @@ def run_pipeline(settings: Settings, inputs: list[Path] | None, *, fmt: str = "a
             summary.stage(name, "skipped", "no usable input was loaded")
         finish(settings, summary)
         return summary
-    for name, fn in _downstream(settings):
+    for name, fn in DOWNSTREAM:
         if summary.exit_code == EXIT_DATA_QUALITY:
             summary.stage(name, "skipped", "an earlier stage failed a data-quality check")
             continue
@@ -210,12 +216,88 @@ def run_pipeline(settings: Settings, inputs: list[Path] | None, *, fmt: str = "a
     return summary
 
 
+def run_stages(settings: Settings, names: list[str], *, command: str,
+               progress: Progress = _noop) -> RunSummary:
+    """Run some downstream stages (e.g. ``transform``) on what the warehouse already holds,
+    then publish when they succeed. Stages run in pipeline order whatever order is given."""
+    unknown = [n for n in names if n not in dict(DOWNSTREAM)]
+    if unknown:
+        raise UsageError(f"unknown stage(s): {', '.join(unknown)}")
+    summary = new_summary(settings, command)
+    if not settings.warehouse_path.exists():
+        raise UsageError(f"{settings.warehouse_path}: no warehouse yet; run "
+                         "'purchase-patterns run' or 'ingest' first")
+    con = warehouse.connect(settings)
+    try:
+        warehouse.start_run(con, summary.run_id, command)
+    finally:
+        con.close()
+    for name, fn in DOWNSTREAM:
+        if name not in names:
+            continue
+        if summary.exit_code == EXIT_DATA_QUALITY:
+            summary.stage(name, "skipped", "an earlier stage failed a data-quality check")
+            continue
+        fn(settings, summary, progress)
+    finish(settings, summary)
+    publish_stage(settings, summary, progress)
+    finish(settings, summary)
+    return summary
+
+
 def downstream_stages() -> list[str]:
     return [name for name, _ in DOWNSTREAM] + ["publish"]
 
 
-def _downstream(_settings: Settings) -> list[tuple[str, Callable[..., Any]]]:
-    return DOWNSTREAM
+def data_is_dated(settings: Settings) -> bool:
+    con = warehouse.connect(settings)
+    try:
+        n_dated = con.execute(
+            "select count(*) from raw.purchases where purchase_date is not null"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    return n_dated > 0
+
+
+def transform_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
+    """dbt build (models + tests), then the data-quality results and report for the run.
+
+    A failing error-severity check (or a model that does not build) marks the run as a
+    data-quality failure (exit 1): later stages are skipped and nothing is published."""
+    from .transform import run_transform, write_quality_report, write_quality_results
+
+    progress("transforming with dbt", None)
+    started = warehouse.now()
+    t0 = time.perf_counter()
+    dated = data_is_dated(settings)
+    result = run_transform(settings, summary.run_id, dated=dated)
+    failed = result.failed_checks
+    ok = result.success and not failed
+    report = settings.reports_dir / summary.run_id / "data_quality.html"
+    con = warehouse.connect(settings)
+    try:
+        write_quality_results(con, summary.run_id, summary.inputs, result)
+        write_quality_report(con, summary.run_id, report.parent)
+        warehouse.log_stage(con, summary.run_id, "transform", "ran" if ok else "failed",
+                            started, rows=len(result.models_built),
+                            detail=f"{len(result.tests)} tests, {len(failed)} failing")
+    finally:
+        con.close()
+    for name, reason in result.models_skipped:
+        summary.stage(f"model:{name}", "skipped", reason)
+    summary.stage("transform", "ran" if ok else "failed", seconds=time.perf_counter() - t0,
+                  models=len(result.models_built), tests=len(result.tests),
+                  failing=[f"{t['name']}: {t.get('failures', '?')} rows" for t in failed],
+                  warnings=[t["name"] for t in result.warnings], quality_report=str(report))
+    if not ok:
+        summary.exit_code = max(summary.exit_code, EXIT_DATA_QUALITY)
+        for t in failed:
+            summary.errors.append(
+                f"data-quality check failed: {t['name']} ({t.get('failures', '?')} failing rows)"
+            )
+        if not failed:
+            summary.errors.append("dbt build failed: " + (result.message or "see the dbt log"))
 
 
 def publish_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
@@ -233,4 +315,6 @@ def publish_stage(settings: Settings, summary: RunSummary, progress: Progress = 
 
 
 #: Stages after ingest, in order; each is ``fn(settings, summary, progress)``.
-DOWNSTREAM: list[tuple[str, Callable[..., Any]]] = []
+DOWNSTREAM: list[tuple[str, Callable[..., Any]]] = [
+    ("transform", transform_stage),
+]

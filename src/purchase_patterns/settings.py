@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     duckdb_threads: int = Field(2, ge=1, le=256)
     demo_customers: int = Field(2_000, ge=10)
     seed: int = 42
+    #: the dbt project folder; default: ``transform/`` at the top of the repository
+    dbt_project_dir: Path | None = None
     gcp: GcpSettings = GcpSettings()
     models: ModelSettings = ModelSettings()
 
