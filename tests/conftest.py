@@ -53,3 +53,75 @@ def settings(home: Path):
     from purchase_patterns.settings import load_settings
 
     return load_settings(home=home)
+
+
+# -- warehouses built once per session ----------------------------------------------------------
+
+#: Inputs of the prebuilt warehouses: name → (files under shared data | "synthetic").
+BUILT_INPUTS = {
+    "kaggle": ["shopping_trends.csv"],
+    "cdnow_master": ["cdnow/CDNOW_master.txt"],
+    "cdnow_sample": ["cdnow/CDNOW_sample.txt"],
+    "synthetic": "synthetic",
+}
+SYNTHETIC_CUSTOMERS = 3000
+SYNTHETIC_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def built_home(tmp_path_factory, shared_data):
+    """``built_home(name, stages=("transform",))`` → a home whose warehouse holds the named
+    dataset ingested and put through the given downstream stages (in pipeline order), built
+    once per session and per (name, stages). Treat it as read-only: use ``home_copy`` to
+    change it. ``synthetic`` is 3,000 generated customers (seed 7) with its truth file at
+    ``<home>/input/synthetic.truth.json``."""
+    import shutil
+
+    from purchase_patterns.generate import generate
+    from purchase_patterns.pipeline import DOWNSTREAM, ingest_stage, new_summary
+    from purchase_patterns.settings import load_settings
+
+    cache: dict[tuple[str, tuple[str, ...]], Path] = {}
+
+    def build(name: str, stages: tuple[str, ...] = ("transform",)) -> Path:
+        key = (name, tuple(stages))
+        if key in cache:
+            return cache[key]
+        home = tmp_path_factory.mktemp(f"built-{name}") / "home"
+        settings = load_settings(home=home)
+        spec = BUILT_INPUTS[name]
+        if spec == "synthetic":
+            out = home / "input" / "synthetic.csv"
+            out.parent.mkdir(parents=True)
+            generate(out, SYNTHETIC_CUSTOMERS, seed=SYNTHETIC_SEED)
+            files = [out]
+        else:
+            files = []
+            for rel in spec:
+                dest = home / "input" / Path(rel).name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(shared_data / rel, dest)
+                files.append(dest)
+        summary = new_summary(settings, "test")
+        ingest_stage(settings, summary, files)
+        for stage, fn in DOWNSTREAM:
+            if stage in stages:
+                fn(settings, summary, lambda *_a: None)
+        assert summary.exit_code == 0, summary.errors
+        cache[key] = home
+        return home
+
+    return build
+
+
+@pytest.fixture
+def home_copy(tmp_path):
+    """``home_copy(built)`` → a private copy of a built home (safe to change)."""
+    import shutil
+
+    def copy(src: Path) -> Path:
+        dest = tmp_path / "home-copy"
+        shutil.copytree(src, dest)
+        return dest
+
+    return copy

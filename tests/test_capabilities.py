@@ -1,0 +1,40 @@
+"""What the data supports: decided from the marts, with a reason for every analysis."""
+
+from __future__ import annotations
+
+from purchase_patterns.capabilities import decide, profile, supported
+from purchase_patterns.datastore import store
+from purchase_patterns.settings import load_settings
+
+
+def _decisions(home):
+    with store(load_settings(home=home), read_only=True) as s:
+        p = profile(s)
+    return p, {d.analysis: d for d in decide(p)}
+
+
+def test_kaggle_snapshot_supports_no_date_analyses(built_home):
+    p, d = _decisions(built_home("kaggle"))
+    assert (p.dated, p.n_customers, p.n_purchases, p.span_days) == (False, 3900, 3900, 0)
+    assert (p.n_subscribed, p.n_not_subscribed) == (1053, 2847)
+    for name in ("rfm_segments", "calendar_trends", "cohort_retention", "growth",
+                 "clv_bgnbd_gamma_gamma", "churn_classifier", "item_pair_affinity"):
+        assert not d[name].supported, name
+        assert "no purchase dates" in d[name].reason
+    for name in ("eda", "snapshot_segments", "clustering", "seasonal_trends", "geography",
+                 "attribute_affinity", "clv_heuristic", "subscription_propensity"):
+        assert d[name].supported, (name, d[name].reason)
+
+
+def test_cdnow_log_supports_btyd_but_not_snapshot_analyses(built_home):
+    p, d = _decisions(built_home("cdnow_master"))
+    assert p.dated and p.n_customers == 23570
+    assert str(p.first_date) == "1997-01-01" and str(p.last_date) == "1998-06-30"
+    assert p.n_repeat_customers > 10_000
+    for name in ("rfm_segments", "calendar_trends", "cohort_retention", "growth",
+                 "clv_bgnbd_gamma_gamma", "churn_classifier"):
+        assert d[name].supported, (name, d[name].reason)
+    assert not d["snapshot_segments"].supported
+    assert not d["clv_heuristic"].supported
+    assert not d["geography"].supported and not d["subscription_propensity"].supported
+    assert supported(decide(p), "eda").supported
