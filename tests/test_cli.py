@@ -136,3 +136,33 @@ def test_killed_run_is_shown_as_interrupted(home, kaggle_csv, cdnow_sample):
             db, "select batch_id, rows_in, rows_loaded, rows_rejected from raw.batches"):
         n = query(db, "select count(*) from raw.purchases where batch_id = ?", [bid])[0][0]
         assert n == loaded and rows_in == loaded + rejected
+
+
+def test_mostly_broken_input_fails_the_reject_rate_check_with_exit_1(home, kaggle_csv, tmp_path):
+    """A file whose rows are mostly bad is quarantined row by row, and then the run stops on
+    the ingest contract's error-severity reject-rate check: exit 1, nothing published."""
+    header, *rows = kaggle_csv.read_text(encoding="utf-8").splitlines()
+    age = header.split(",").index("Age")
+    broken = []
+    for i, line in enumerate(rows[:1000]):
+        fields = line.split(",")
+        if i % 5:  # 4 rows in 5 get an impossible age
+            fields[age] = "250"
+        broken.append(",".join(fields))
+    bad = tmp_path / "mostly_bad.csv"
+    bad.write_text("\n".join([header, *broken]) + "\n", encoding="utf-8")
+
+    res = cli("--json", "run", "--input", str(bad), home=home)
+    assert res.returncode == 1, res.stderr
+    s = json.loads(res.stdout)
+    [inp] = s["inputs"]
+    assert (inp["rows_in"], inp["rows_loaded"], inp["rows_rejected"]) == (1000, 200, 800)
+    assert any("reject rate" in e and "800 of 1000" in e for e in s["errors"]), s["errors"]
+    stages = {st["name"]: st["status"] for st in s["stages"]}
+    assert stages["transform"] == "failed" and stages["publish"] == "skipped"
+    assert not (home / "published" / "CURRENT").exists()
+    report = json.loads((home / "reports" / s["run_id"] / "data_quality.json").read_text())
+    assert report["passed"] is False
+    human = cli("run", "--input", str(bad), home=home)
+    assert human.returncode == 1
+    assert "data-quality check failed" in human.stderr and "reject rate" in human.stderr

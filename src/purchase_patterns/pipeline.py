@@ -263,22 +263,28 @@ def data_is_dated(settings: Settings) -> bool:
 def transform_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
     """dbt build (models + tests), then the data-quality results and report for the run.
 
-    A failing error-severity check (or a model that does not build) marks the run as a
-    data-quality failure (exit 1): later stages are skipped and nothing is published."""
-    from .transform import run_transform, write_quality_report, write_quality_results
+    Every check of the run, the ingest contract's (e.g. a reject rate over half the file) and
+    dbt's, goes to ``quality.dq_results``; a failing error-severity check (or a model that
+    does not build) marks the run as a data-quality failure (exit 1): later stages are
+    skipped and nothing is published."""
+    from .transform import (
+        blocking_checks,
+        run_transform,
+        write_quality_report,
+        write_quality_results,
+    )
 
     progress("transforming with dbt", None)
     started = warehouse.now()
     t0 = time.perf_counter()
-    dated = data_is_dated(settings)
-    result = run_transform(settings, summary.run_id, dated=dated)
-    failed = result.failed_checks
-    ok = result.success and not failed
+    result = run_transform(settings, summary.run_id, dated=data_is_dated(settings))
     report = settings.reports_dir / summary.run_id / "data_quality.html"
     con = warehouse.connect(settings)
     try:
         write_quality_results(con, summary.run_id, summary.inputs, result)
         write_quality_report(con, summary.run_id, report.parent)
+        failed = blocking_checks(con, summary.run_id)
+        ok = result.success and not failed
         warehouse.log_stage(con, summary.run_id, "transform", "ran" if ok else "failed",
                             started, rows=len(result.models_built),
                             detail=f"{len(result.tests)} tests, {len(failed)} failing")
@@ -288,14 +294,14 @@ def transform_stage(settings: Settings, summary: RunSummary, progress: Progress 
         summary.stage(f"model:{name}", "skipped", reason)
     summary.stage("transform", "ran" if ok else "failed", seconds=time.perf_counter() - t0,
                   models=len(result.models_built), tests=len(result.tests),
-                  failing=[f"{t['name']}: {t.get('failures', '?')} rows" for t in failed],
+                  failing=[f"{c['check_name']}: {c['message']}" for c in failed],
                   warnings=[t["name"] for t in result.warnings], quality_report=str(report))
     if not ok:
         summary.exit_code = max(summary.exit_code, EXIT_DATA_QUALITY)
-        for t in failed:
-            summary.errors.append(
-                f"data-quality check failed: {t['name']} ({t.get('failures', '?')} failing rows)"
-            )
+        for c in failed:
+            detail = c["message"] or (f"{c['failing_rows']} failing rows"
+                                      if c["failing_rows"] is not None else c["status"])
+            summary.errors.append(f"data-quality check failed: {c['check_name']} ({detail})")
         if not failed:
             summary.errors.append("dbt build failed: " + (result.message or "see the dbt log"))
 

@@ -442,6 +442,12 @@ def write_quality_results(con: duckdb.DuckDBPyConnection, run_id: str,
     return len(rows)
 
 
+def blocking_checks(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
+    """The run's error-severity checks (ingest and dbt) that failed or could not run."""
+    return [c for c in _quality_rows(con, run_id)
+            if c["severity"] == "error" and c["status"] in ("fail", "error")]
+
+
 def _quality_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
     exists = con.execute(
         "select count(*) from information_schema.tables "
