@@ -47,33 +47,49 @@ def _check(x: np.ndarray, m: np.ndarray) -> None:
         raise ValueError("the spend model needs x >= 1 and a positive finite mean spend m")
 
 
-def _loglik_terms(logp: np.ndarray, x: np.ndarray, m: np.ndarray, xi: np.ndarray,
-                  ux: np.ndarray, with_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-row log density of the mean spend ``m`` given ``x`` (Fader & Hardie 2013, eq. 5)
-    and optionally its gradient w.r.t. the log parameters; the special functions of ``x``
-    are evaluated on its distinct values ``ux`` and gathered with ``xi``."""
+@dataclass(frozen=True)
+class _Rows:
+    """Repeat customers prepared for repeated likelihood evaluations: special functions of
+    ``x`` on its distinct values, the data's logs computed once."""
+
+    x: np.ndarray
+    mx: np.ndarray  # total repeat spend m * x
+    log_mx: np.ndarray
+    log_m: np.ndarray
+    ux: np.ndarray
+    xi: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray, m: np.ndarray) -> _Rows:
+        ux, xi = np.unique(x, return_inverse=True)
+        return cls(x, m * x, np.log(m * x), np.log(m), ux, xi.ravel())
+
+
+def _loglik_terms(logp: np.ndarray, d: _Rows,
+                  with_grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-row log density of the mean spend ``m`` given ``x`` (Fader & Hardie 2013, eq. 5),
+    ``G(px+q)/(G(px)G(q)) g^q m^(px-1) x^(px) / (g + m x)^(px+q)``, and optionally its
+    gradient w.r.t. the log parameters."""
     p, q, g = np.exp(logp)
-    pux = p * ux
-    log_gmx = np.log(g + m * x)
-    log_m, log_x = np.log(m), np.log(x)
-    px = p * x
+    pux = p * d.ux
+    px = p * d.x
+    log_gmx = np.log(g + d.mx)
     by_x = special.gammaln(pux + q) - special.gammaln(pux)
-    ll = (by_x[xi] - special.gammaln(q) + q * np.log(g) + (px - 1.0) * log_m + px * log_x
+    ll = (by_x[d.xi] - special.gammaln(q) + q * np.log(g) + px * d.log_mx - d.log_m
           - (px + q) * log_gmx)
     if not with_grad:
         return ll, None
     dig_pxq = special.digamma(pux + q)
-    d_p = x * ((dig_pxq - special.digamma(pux))[xi] + log_m + log_x - log_gmx)
-    d_q = dig_pxq[xi] - special.digamma(q) + np.log(g) - log_gmx
-    d_g = q / g - (px + q) / (g + m * x)
+    d_p = d.x * ((dig_pxq - special.digamma(pux))[d.xi] + d.log_mx - log_gmx)
+    d_q = dig_pxq[d.xi] - special.digamma(q) + np.log(g) - log_gmx
+    d_g = q / g - (px + q) / (g + d.mx)
     return ll, np.stack([d_p * p, d_q * q, d_g * g])
 
 
 def log_likelihood(params: GammaGammaParams, x: np.ndarray, m: np.ndarray,
                    weights: np.ndarray | None = None) -> float:
     x, m = np.asarray(x, dtype=np.float64), np.asarray(m, dtype=np.float64)
-    ux, xi = np.unique(x, return_inverse=True)
-    ll, _ = _loglik_terms(np.log(params.as_array()), x, m, xi.ravel(), ux, with_grad=False)
+    ll, _ = _loglik_terms(np.log(params.as_array()), _Rows.of(x, m), with_grad=False)
     w = np.ones_like(ll) if weights is None else np.asarray(weights, dtype=np.float64)
     return float(w @ ll)
 
@@ -95,9 +111,8 @@ def fit(x: np.ndarray, m: np.ndarray, *,
     # with q = 4 the population mean is p * gamma / 3; p from the spread of customer means
     p0 = float(np.clip(mean**2 / var, 0.5, 50.0))
     start = np.log([p0, 4.0, 3.0 * mean / p0])
-    ux, xi = np.unique(x, return_inverse=True)
-    xi = xi.ravel()
-    return maximise(lambda lp, g: _loglik_terms(lp, x, m, xi, ux, g), w, start, ("p", "q", "gamma"),
+    rows = _Rows.of(x, m)
+    return maximise(lambda lp, g: _loglik_terms(lp, rows, g), w, start, ("p", "q", "gamma"),
                     GammaGammaParams)
 
 
