@@ -362,7 +362,8 @@ def _render_summary(summary) -> None:
                 "failed": "[red]failed[/]"}.get(s.status, s.status)
         reason = f" — {s.reason}" if s.reason else ""
         out.print(f"  {s.name}: {mark} ({s.seconds:.1f}s){reason}", highlight=False)
-        for model, info in (s.detail.get("models") or {}).items():
+        models = s.detail.get("models")  # the predict stage: status of each model
+        for model, info in (models.items() if isinstance(models, dict) else ()):
             why = f" — {info['reason']}" if info.get("reason") else ""
             out.print(f"    {model}: {info['status']}{why}", highlight=False)
     out.print(f"warehouse: {summary.warehouse}", highlight=False, soft_wrap=True)

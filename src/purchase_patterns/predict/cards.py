@@ -102,6 +102,7 @@ def cards_table(cards: list[dict[str, Any]], run_id: str, created_at: datetime) 
         "model": pd.Series([c["model"] for c in cards], dtype=object),
         "title": pd.Series([c["title"] for c in cards], dtype=object),
         "status": pd.Series([c["status"] for c in cards], dtype=object),
+        "reason": pd.Series([c["reason"] for c in cards], dtype=object),
         "model_version": pd.Series([c.get("model_version") for c in cards], dtype=object),
         "card_json": pd.Series([json.dumps(c, allow_nan=False) for c in cards], dtype=object),
         "run_id": pd.Series([run_id] * len(cards), dtype=object),
