@@ -268,3 +268,25 @@ def test_run_accepts_the_model_options():
             s.models.discount_rate_annual) == ("1997-09-30", 24, 0.2)
     with pytest.raises(UsageError, match="--discount-rate"):
         _with_models(load_settings(), None, None, 1.5)
+
+
+def test_summary_rendering_lists_each_model(monkeypatch, cdnow):
+    """The human summary shows each model's status under the predict stage (and ignores the
+    transform stage's model count)."""
+    import copy
+    import io
+
+    from rich.console import Console
+
+    from purchase_patterns import cli as cli_module
+
+    summary = copy.deepcopy(cdnow[1])
+    summary.stage("transform", "ran", models=22)
+    summary.stages.insert(0, summary.stages.pop())
+    buf = io.StringIO()
+    monkeypatch.setattr(cli_module, "out", Console(file=buf, width=300))
+    cli_module._render_summary(summary)
+    text = buf.getvalue()
+    assert "transform: ran" in text and "predict: ran" in text
+    assert "clv_bgnbd_gamma_gamma: ran" in text
+    assert "subscription_propensity: skipped — no subscription status in the data" in text
