@@ -63,6 +63,9 @@ def test_cdnow_gamma_gamma_reproduces_the_published_estimates(cdnow_39wk):
     assert spend.usable and spend.fit.n_customers == 946
     for name, published in reference.GAMMA_GAMMA_PUBLISHED.as_dict().items():
         assert getattr(spend.fit.params, name) == pytest.approx(published, abs=5e-3), name
+    rep = cdnow_39wk[cdnow_39wk["x"] > 0]
+    assert gamma_gamma.log_likelihood(spend.fit.params, rep["x"], rep["m"]) == pytest.approx(
+        spend.fit.log_likelihood)
 
 
 def test_analytic_gradient_matches_finite_differences(cdnow_39wk):

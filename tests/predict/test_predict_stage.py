@@ -290,3 +290,13 @@ def test_summary_rendering_lists_each_model(monkeypatch, cdnow):
     assert "transform: ran" in text and "predict: ran" in text
     assert "clv_bgnbd_gamma_gamma: ran" in text
     assert "subscription_propensity: skipped — no subscription status in the data" in text
+
+
+def test_predict_before_transform_is_a_usage_error(settings, cdnow_sample):
+    from purchase_patterns.pipeline import ingest_stage
+
+    summary = new_summary(settings, "test")
+    ingest_stage(settings, summary, [cdnow_sample])
+    predict_stage(settings, summary)
+    assert summary.exit_code == 2 and summary.stages[-1].status == "failed"
+    assert "run 'purchase-patterns transform'" in summary.errors[-1]

@@ -60,14 +60,13 @@ def fit_spend(summary: pd.DataFrame) -> SpendFit:
 
 
 def predict(bg: BgNbdParams, spend: SpendFit, summary: pd.DataFrame, *, horizon_months: int,
-            discount_rate_annual: float, window_weeks: float) -> pd.DataFrame:
+            discount_rate_annual: float) -> pd.DataFrame:
     """Per-customer predictions from fitted parameters: ``expected_purchases`` over the
-    horizon, ``p_alive``, ``p_no_purchase_window`` (no purchase in the next ``window_weeks``),
-    ``expected_avg_spend`` and discounted ``clv`` (NaN when the spend model is unusable)."""
+    horizon, ``p_alive``, ``expected_avg_spend`` and discounted ``clv`` (NaN when the spend
+    model is unusable)."""
     x, t_x, T = (summary[c].to_numpy() for c in ("x", "t_x", "T"))
     out = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy()})
     out["p_alive"] = bgnbd.p_alive(bg, x, t_x, T)
-    out["p_no_purchase_window"] = bgnbd.prob_no_purchase(bg, window_weeks, x, t_x, T)
     if spend.usable:
         assert spend.fit is not None
         avg = gamma_gamma.expected_spend(spend.fit.params, x, np.nan_to_num(summary["m"]))

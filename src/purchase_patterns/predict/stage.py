@@ -79,6 +79,9 @@ def _frame(columns: dict[str, Any], data_: dict[str, Any] | None = None,
 
 @dataclass
 class _Results:
+    """What the models of one run produced: cards, metric rows, per-model status for the
+    run summary, and the per-customer frames (None when no model produced them)."""
+
     cards: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -94,6 +97,8 @@ class _Results:
 
 @dataclass(frozen=True)
 class _Ctx:
+    """What every model function needs from the run."""
+
     models: ModelSettings
     seed: int
     run_id: str
@@ -123,7 +128,7 @@ def calibration_end(models: ModelSettings, span: data.Span) -> tuple[date, str]:
 # -- dated data -------------------------------------------------------------------------------
 
 
-def _benchmark(s: DataStore, span: data.Span) -> dict[str, Any]:
+def _benchmark(s: DataStore) -> dict[str, Any]:
     """The classic 39-week CDNOW calibration, fitted and set beside the published MLEs."""
     cal = data.btyd_summary(data.period_summary(s, reference.CDNOW_CALIBRATION_END),
                             reference.CDNOW_CALIBRATION_END)
@@ -165,15 +170,14 @@ def _btyd(s: DataStore, ctx: _Ctx, res: _Results, span: data.Span, cal: pd.DataF
     ctx.progress("predict: refitting on the whole period", 0.4)
     bg = fit_bgnbd(full["x"], full["t_x"], full["T"])
     gg = btyd.fit_spend(full)
-    window_weeks = holdout_weeks
     preds = btyd.predict(bg.params, gg, full, horizon_months=m.horizon_months,
-                         discount_rate_annual=m.discount_rate_annual, window_weeks=window_weeks)
+                         discount_rate_annual=m.discount_rate_annual)
     fitted = {"bgnbd": bg.params.as_dict(),
               "gamma_gamma": gg.fit.params.as_dict() if gg.fit else None,
               "horizon_months": m.horizon_months, "discount_rate_annual": m.discount_rate_annual}
     version = cards.model_version(CLV_BTYD, fitted)
     preds["model_version"] = version
-    bench = (_benchmark(s, span) if reference.is_cdnow_sample(len(full), span.first, span.last)
+    bench = (_benchmark(s) if reference.is_cdnow_sample(len(full), span.first, span.last)
              else None)
 
     caveats = [
@@ -367,10 +371,7 @@ def _churn(ctx: _Ctx, res: _Results, cal_raw: pd.DataFrame, full_raw: pd.DataFra
 
 
 def _dated(s: DataStore, ctx: _Ctx, res: _Results, ids: pd.Series) -> None:
-    span = data.span(s)
-    cal_end, how = calibration_end(ctx.models, span)
-    res.detail.update(calibration_end=cal_end.isoformat(), calibration_how=how,
-                      holdout_end=span.last.isoformat())
+    """BG/NBD + Gamma-Gamma and the churn classifier on one calibration/holdout split."""
     want_btyd = ctx.decisions[CLV_BTYD].supported
     want_churn = ctx.decisions[CHURN].supported
     for name, wanted in ((CLV_BTYD, want_btyd), (CHURN, want_churn)):
@@ -378,6 +379,10 @@ def _dated(s: DataStore, ctx: _Ctx, res: _Results, ids: pd.Series) -> None:
             res.skip(name, ctx.decisions[name].reason, ctx.run_id, ctx.created_at)
     if not (want_btyd or want_churn):
         return
+    span = data.span(s)
+    cal_end, how = calibration_end(ctx.models, span)
+    res.detail.update(calibration_end=cal_end.isoformat(), calibration_how=how,
+                      holdout_end=span.last.isoformat())
     ctx.progress("predict: per-customer calibration/holdout split", 0.1)
     cal_raw = data.period_summary(s, cal_end, span.last)
     full_raw = data.period_summary(s, span.last)
@@ -522,6 +527,10 @@ def _propensity(ctx: _Ctx, res: _Results, feats: pd.DataFrame) -> None:
 def run_models(s: DataStore, settings: Settings, run_id: str, created_at: datetime,
                progress: Progress = _noop) -> _Results:
     """Decide, run every supported model, and collect cards, metrics and predictions."""
+    missing = [t for t in ("fct_purchases", "customer_features") if not s.has_table("marts", t)]
+    if missing:
+        raise UsageError(f"the warehouse has no marts.{missing[0]} yet: run "
+                         "'purchase-patterns transform' (or 'run') first")
     prof = profile(s)
     decisions = {d.analysis: d for d in decide(prof)}
     ctx = _Ctx(settings.models, settings.seed, run_id, created_at, decisions, progress)
