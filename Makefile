@@ -48,9 +48,6 @@ test: $(VENV)/.test-$(STAMP_KEY)
 lint: $(VENV)/.test-$(STAMP_KEY)
 	$(BIN)/ruff check src tests
 
-bench: $(VENV)/.test-$(STAMP_KEY)
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
-
 clean:
 	rm -rf $(HOME_DIR) .pytest_cache .ruff_cache transform/target transform/logs
 
