@@ -183,16 +183,51 @@ def ingest(ctx: typer.Context, inputs: InputOpt = None, fmt: FormatOpt = "auto",
     raise typer.Exit(summary.exit_code)
 
 
+CalibrationEndOpt = Annotated[str | None, typer.Option(
+    "--calibration-end", help="Last day of the calibration period (YYYY-MM-DD); the holdout "
+    "runs from the next day to the last purchase [default: models.calibration_fraction of "
+    "the span]", show_default=False)]
+HorizonOpt = Annotated[int | None, typer.Option(
+    "--horizon-months", min=1, max=120, help="CLV horizon in months [default: 12]",
+    show_default=False)]
+DiscountOpt = Annotated[float | None, typer.Option(
+    "--discount-rate", min=0.0, max=1.0, help="Annual discount rate of future revenue, "
+    "e.g. 0.1 for 10% [default: 0.10]", show_default=False)]
+
+
+def _with_models(settings: Settings, calibration_end: str | None, horizon: int | None,
+                 discount: float | None) -> Settings:
+    """Settings with the model options given on the command line (they win over the
+    environment and the settings file), validated like every other setting."""
+    from pydantic import ValidationError
+
+    from .errors import UsageError
+    from .settings import ModelSettings
+
+    given = {k: v for k, v in {"calibration_end": calibration_end, "horizon_months": horizon,
+                               "discount_rate_annual": discount}.items() if v is not None}
+    if not given:
+        return settings
+    try:
+        models = ModelSettings.model_validate({**settings.models.model_dump(), **given})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+    return settings.model_copy(update={"models": models})
+
+
 @app.command()
 def run(ctx: typer.Context, inputs: InputOpt = None, fmt: FormatOpt = "auto",
-        mapping: MappingOpt = None) -> None:
+        mapping: MappingOpt = None, calibration_end: CalibrationEndOpt = None,
+        horizon_months: HorizonOpt = None, discount_rate: DiscountOpt = None) -> None:
     """Run the whole job. Without --input it runs on a generated demo dataset."""
     from .pipeline import run_pipeline
 
     c = _ctx(ctx)
     with _errors(c.debug):
+        settings = _with_models(c.settings, calibration_end, horizon_months, discount_rate)
         with _progress(not c.json) as update:
-            summary = run_pipeline(c.settings, inputs, fmt=fmt, mapping=mapping, progress=update)
+            summary = run_pipeline(settings, inputs, fmt=fmt, mapping=mapping, progress=update)
         _emit(c, summary.as_dict(), lambda: _render_summary(summary))
     raise typer.Exit(summary.exit_code)
 
@@ -207,6 +242,22 @@ def transform(ctx: typer.Context) -> None:
         with _progress(not c.json) as update:
             summary = run_stages(c.settings, ["transform"], command="transform",
                                  progress=update)
+        _emit(c, summary.as_dict(), lambda: _render_summary(summary))
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def predict(ctx: typer.Context, calibration_end: CalibrationEndOpt = None,
+            horizon_months: HorizonOpt = None, discount_rate: DiscountOpt = None) -> None:
+    """Fit the CLV, churn and propensity models on the loaded data; write predictions and
+    model cards (analytics schema and reports/<run id>/)."""
+    from .pipeline import run_stages
+
+    c = _ctx(ctx)
+    with _errors(c.debug):
+        settings = _with_models(c.settings, calibration_end, horizon_months, discount_rate)
+        with _progress(not c.json) as update:
+            summary = run_stages(settings, ["predict"], command="predict", progress=update)
         _emit(c, summary.as_dict(), lambda: _render_summary(summary))
     raise typer.Exit(summary.exit_code)
 
@@ -311,6 +362,10 @@ def _render_summary(summary) -> None:
                 "failed": "[red]failed[/]"}.get(s.status, s.status)
         reason = f" — {s.reason}" if s.reason else ""
         out.print(f"  {s.name}: {mark} ({s.seconds:.1f}s){reason}", highlight=False)
+        models = s.detail.get("models")  # the predict stage: status of each model
+        for model, info in (models.items() if isinstance(models, dict) else ()):
+            why = f" — {info['reason']}" if info.get("reason") else ""
+            out.print(f"    {model}: {info['status']}{why}", highlight=False)
     out.print(f"warehouse: {summary.warehouse}", highlight=False, soft_wrap=True)
     out.print(f"lake:      {summary.lake}", highlight=False, soft_wrap=True)
     out.print(f"reports:   {summary.reports}", highlight=False, soft_wrap=True)

@@ -306,6 +306,14 @@ def transform_stage(settings: Settings, summary: RunSummary, progress: Progress 
             summary.errors.append("dbt build failed: " + (result.message or "see the dbt log"))
 
 
+def predict_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
+    """CLV, churn and propensity models with model cards (see ``predict/``); imported when
+    run so that commands which do not predict do not load scikit-learn."""
+    from .predict import predict_stage as run_predict
+
+    run_predict(settings, summary, progress)
+
+
 def publish_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
     """Publish the finished warehouse for readers (see ``publish.py``)."""
     from .publish import publish
@@ -323,4 +331,5 @@ def publish_stage(settings: Settings, summary: RunSummary, progress: Progress = 
 #: Stages after ingest, in order; each is ``fn(settings, summary, progress)``.
 DOWNSTREAM: list[tuple[str, Callable[..., Any]]] = [
     ("transform", transform_stage),
+    ("predict", predict_stage),
 ]

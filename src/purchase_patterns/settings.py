@@ -37,10 +37,20 @@ class GcpSettings(BaseModel):
 
 
 class ModelSettings(BaseModel):
+    """The predict stage (CLV, churn, propensity)."""
+
+    #: last day of the calibration period (dated data); the holdout runs from the next day to
+    #: the last purchase date. Default: ``calibration_fraction`` of the span after the first
+    #: purchase date.
     calibration_end: date | None = None
     calibration_fraction: float = Field(0.7, gt=0.1, lt=0.95)
+    #: CLV and expected purchases cover the next ``horizon_months`` months
     horizon_months: int = Field(12, ge=1, le=120)
+    #: annual rate at which future revenue is discounted (0.10 = 10% a year)
     discount_rate_annual: float = Field(0.10, ge=0.0, le=1.0)
+    #: threads for scikit-learn and BLAS while modelling; 1 avoids OpenMP oversubscription,
+    #: which makes tree models many times slower on a busy machine
+    threads: int = Field(1, ge=1, le=256)
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,10 @@
+"""The predict stage: CLV, churn and propensity models with model cards.
+
+Model code is pure numpy/pandas/scipy/scikit-learn (``bgnbd``, ``gamma_gamma``, ``clv``,
+``churn``, ``propensity``, ``leakage``, ``metrics``); ``data`` reads the warehouse and
+``stage`` wires it all into ``predict_stage(settings, summary, progress)``.
+"""
+
+from .stage import predict_stage
+
+__all__ = ["predict_stage"]

@@ -1,0 +1,165 @@
+"""What the predict stage reads from the warehouse, through the :class:`DataStore`.
+
+The per-customer calibration/holdout split is aggregated in SQL from the purchase lines
+(``marts.fct_purchases``): several lines on one day are one purchase occasion (the BG/NBD
+convention), and every count is relative to a cutoff date passed as a parameter. The SQL is
+plain aggregates and ``case`` expressions, portable between DuckDB and BigQuery; day
+differences are computed in pandas from the dates returned (one row per customer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from ..datastore import DataStore
+
+#: Days per week: BG/NBD times are in weeks, as in the papers.
+DAYS_PER_WEEK = 7.0
+#: Window for the "recent purchases" churn features, in days before the cutoff.
+RECENT_DAYS = (90, 180)
+
+
+@dataclass(frozen=True)
+class Span:
+    """First and last purchase date in the data."""
+
+    first: date
+    last: date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days
+
+
+def span(store: DataStore) -> Span:
+    fct = store.relation("marts", "fct_purchases")
+    sql = f"select min(purchase_date) as first_date, max(purchase_date) as last_date from {fct}"  # noqa: S608 - package-built relation name
+    row = store.query(sql).iloc[0]
+    return Span(pd.Timestamp(row["first_date"]).date(), pd.Timestamp(row["last_date"]).date())
+
+
+def period_summary(store: DataStore, cutoff: date, holdout_end: date | None = None) -> pd.DataFrame:
+    """One row per customer whose first purchase is on or before ``cutoff``.
+
+    Columns: ``customer_id``, ``first_date``, ``last_date`` (last purchase on or before the
+    cutoff), ``n_occasions``, ``n_lines``, ``spend``, ``repeat_spend`` (occasions after the
+    first day), ``n_recent_90``/``n_recent_180`` (occasions in the last 90/180 days up to the
+    cutoff), ``n_discount_lines``/``n_discount_known`` (lines with a discount / with the flag
+    known), and for ``(cutoff, holdout_end]``: ``n_holdout`` and ``holdout_spend`` (zero when
+    ``holdout_end`` is None). Nothing after the cutoff enters any other column.
+    """
+    fct = store.relation("marts", "fct_purchases")
+    params = {"cutoff": cutoff, "holdout_end": holdout_end or cutoff}
+    recent = []
+    for days in RECENT_DAYS:
+        params[f"recent_{days}"] = cutoff - timedelta(days=days)
+        recent.append(
+            f"sum(case when o.purchase_date > @recent_{days} and o.purchase_date <= @cutoff "
+            f"then 1 else 0 end) as n_recent_{days}")
+    sql = f"""
+        with occasions as (
+            select customer_id, purchase_date,
+                   count(*) as n_lines,
+                   sum(amount) as spend,
+                   sum(case when is_discount_applied then 1 else 0 end) as n_discount_lines,
+                   count(is_discount_applied) as n_discount_known
+            from {fct}
+            where purchase_date is not null
+            group by customer_id, purchase_date
+        ),
+        firsts as (
+            select customer_id, min(purchase_date) as first_date
+            from occasions
+            group by customer_id
+        )
+        select o.customer_id, f.first_date,
+               max(case when o.purchase_date <= @cutoff then o.purchase_date end) as last_date,
+               sum(case when o.purchase_date <= @cutoff then 1 else 0 end) as n_occasions,
+               sum(case when o.purchase_date <= @cutoff then o.n_lines else 0 end) as n_lines,
+               sum(case when o.purchase_date <= @cutoff then o.spend else 0 end) as spend,
+               sum(case when o.purchase_date <= @cutoff and o.purchase_date > f.first_date
+                        then o.spend else 0 end) as repeat_spend,
+               {", ".join(recent)},
+               sum(case when o.purchase_date <= @cutoff then o.n_discount_lines else 0 end)
+                   as n_discount_lines,
+               sum(case when o.purchase_date <= @cutoff then o.n_discount_known else 0 end)
+                   as n_discount_known,
+               sum(case when o.purchase_date > @cutoff and o.purchase_date <= @holdout_end
+                        then 1 else 0 end) as n_holdout,
+               sum(case when o.purchase_date > @cutoff and o.purchase_date <= @holdout_end
+                        then o.spend else 0 end) as holdout_spend
+        from occasions as o
+        join firsts as f on f.customer_id = o.customer_id
+        where f.first_date <= @cutoff
+        group by o.customer_id, f.first_date
+        order by o.customer_id
+    """  # noqa: S608 - package-built relation name; values are parameters
+    frame = store.query(sql, params)
+    for col in ("first_date", "last_date"):
+        frame[col] = pd.to_datetime(frame[col])
+    for col in ("spend", "repeat_spend", "holdout_spend"):
+        frame[col] = frame[col].astype(np.float64)
+    ints = [c for c in frame.columns if c.startswith("n_")]
+    frame[ints] = frame[ints].astype(np.int64)
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    return frame
+
+
+def btyd_summary(frame: pd.DataFrame, cutoff: date) -> pd.DataFrame:
+    """BG/NBD and Gamma-Gamma inputs from a :func:`period_summary` frame, times in weeks:
+    ``x`` repeat occasions, ``t_x`` first to last purchase, ``T`` first purchase to the
+    cutoff (the first purchase day is day 0; CDNOW convention), ``m`` mean repeat-occasion
+    spend (NaN without repeats), ``mean_spend`` per occasion, and the holdout outcome
+    ``n_holdout``, ``holdout_spend`` passed through."""
+    end = pd.Timestamp(cutoff)
+    x = (frame["n_occasions"] - 1).astype(np.float64)
+    out = pd.DataFrame({
+        "customer_id": frame["customer_id"],
+        "x": x,
+        "t_x": (frame["last_date"] - frame["first_date"]).dt.days / DAYS_PER_WEEK,
+        "T": (end - frame["first_date"]).dt.days / DAYS_PER_WEEK,
+        "m": np.where(x > 0, frame["repeat_spend"] / x.where(x > 0, 1.0), np.nan),
+        "mean_spend": frame["spend"] / frame["n_occasions"],
+        "n_holdout": frame["n_holdout"],
+        "holdout_spend": frame["holdout_spend"],
+    })
+    return out
+
+
+def customer_ids(store: DataStore) -> pd.Series:
+    """Every customer in ``marts.customer_features`` (the grain of the predictions table)."""
+    cust = store.relation("marts", "customer_features")
+    ids = store.query(f"select customer_id from {cust} order by customer_id")  # noqa: S608
+    return ids["customer_id"].astype(str)
+
+
+def snapshot_features(store: DataStore) -> pd.DataFrame:
+    """Per-customer features for snapshot models (heuristic CLV, propensity): the customer
+    feature mart plus discount, promotion and rating shares over the customer's lines."""
+    cust = store.relation("marts", "customer_features")
+    fct = store.relation("marts", "fct_purchases")
+    features = store.query(
+        f"""select customer_id, monetary_value, total_spend, n_purchases,
+                   stated_purchase_frequency, stated_purchases_per_year,
+                   stated_previous_purchases, has_subscription, preferred_payment_method,
+                   age, gender, census_region
+            from {cust}"""  # noqa: S608
+    )
+    lines = store.query(
+        f"""select customer_id,
+                   avg(case when is_discount_applied then 1.0
+                            when not is_discount_applied then 0.0 end) as discount_share,
+                   avg(case when is_promo_code_used then 1.0
+                            when not is_promo_code_used then 0.0 end) as promo_share,
+                   avg(review_rating) as avg_review_rating
+            from {fct}
+            group by customer_id"""  # noqa: S608
+    )
+    features["customer_id"] = features["customer_id"].astype(str)
+    lines["customer_id"] = lines["customer_id"].astype(str)
+    out = features.merge(lines, on="customer_id", how="left")
+    return out.sort_values("customer_id", ignore_index=True)
