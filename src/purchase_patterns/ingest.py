@@ -19,6 +19,7 @@ transaction, so a crash anywhere leaves either no batch (a re-run redoes it) or 
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import tempfile
 import time
@@ -37,7 +38,7 @@ from . import validate
 from .errors import InputFileError
 from .lake import Lake
 from .schema import CANONICAL_NAMES
-from .sources import SourceSpec, detect, normalised_copy
+from .sources import GZIP_CUT_SHORT, Sniff, SourceSpec, detect, normalised_copy
 from .warehouse import now, transaction
 
 HASH_CHUNK = 8 * 1024 * 1024
@@ -78,16 +79,22 @@ class FileScan:
     soh_line: int | None = None
 
 
-def scan_file(path: Path, *, compression: str = "none", text: bool = True) -> FileScan:
-    """Hash ``path`` (SHA-256 of its bytes) in one streamed read and, for text, check what the
-    CSV reader would not report: gzip data that is corrupt or cut short, and a physical line
-    longer than :data:`validate.MAX_LINE_BYTES` (binary data, or line ends missing), both
-    raised as :class:`InputFileError` so that such a file never enters the lake. Memory stays
-    bounded whatever the size, also for gzip bombs (decompressed in bounded pieces)."""
+def scan_file(path: Path, sniff: Sniff | None = None) -> FileScan:
+    """Hash ``path`` (SHA-256 of its bytes) in one streamed read and, for text (``sniff`` of
+    a text file), check what the CSV reader would not report: gzip data that is corrupt or
+    cut short, UTF-16 that does not decode, and a physical line longer than
+    :data:`validate.MAX_LINE_BYTES` (binary data, or line ends missing), all raised as
+    :class:`InputFileError` so that such a file never enters the lake. Memory stays bounded
+    whatever the size, also for gzip bombs (decompressed in bounded pieces)."""
     h = hashlib.sha256()
     size = 0
+    text = sniff is not None and not sniff.is_parquet
     lines = _LineScan(path) if text else None
-    gunzip = _Gunzip(path) if text and compression == "gzip" else None
+    gunzip = _Gunzip(path) if text and sniff.compression == "gzip" else None
+    utf16 = None
+    if text and sniff.encoding in ("utf-16", "utf-16-be"):
+        codec = "utf-16-le" if sniff.encoding == "utf-16" else "utf-16-be"
+        utf16 = codecs.getincrementaldecoder(codec)()
     with path.open("rb") as fh:
         while chunk := fh.read(HASH_CHUNK):
             h.update(chunk)
@@ -95,11 +102,22 @@ def scan_file(path: Path, *, compression: str = "none", text: bool = True) -> Fi
             if lines is None:
                 continue
             for piece in (gunzip.feed(chunk) if gunzip else (chunk,)):
-                lines.feed(piece)
+                lines.feed(_utf8(path, utf16, piece) if utf16 else piece)
     if gunzip:
         gunzip.close()
+    if utf16:
+        _utf8(path, utf16, b"", final=True)
     return FileScan(h.hexdigest(), size, bool(lines and lines.blank),
                     lines.soh_line if lines else None)
+
+
+def _utf8(path: Path, decoder: codecs.IncrementalDecoder, data: bytes, *,
+          final: bool = False) -> bytes:
+    """UTF-16 bytes as UTF-8 (so that line ends are single bytes for the line scan)."""
+    try:
+        return decoder.decode(data, final=final).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(path, f"not valid UTF-16 text ({exc.reason})") from None
 
 
 class _Gunzip:
@@ -141,7 +159,7 @@ class _Gunzip:
 
     def close(self) -> None:
         if self.carry or not self.inflate.eof:
-            raise self._corrupt("unexpected end of data: the file is cut short")
+            raise self._corrupt(GZIP_CUT_SHORT)
 
 
 class _LineScan:
@@ -239,8 +257,7 @@ def land_file(lake: Lake, path: Path, *, fmt: str = "auto", mapping: Path | None
     step("detecting format")
     spec = detect(path, fmt, mapping)
     step("hashing")
-    text = spec.format != "parquet"
-    scan = scan_file(path, compression=spec.sniff.compression, text=text)
+    scan = scan_file(path, spec.sniff)
     sha, size = scan.sha256, scan.size
     if spec.delimiter is None and scan.soh_line is not None:
         raise InputFileError(path, "control character U+0001 in a whitespace-separated log",
@@ -258,8 +275,7 @@ def land_file(lake: Lake, path: Path, *, fmt: str = "auto", mapping: Path | None
         "mapping_yaml": mapping.read_text(encoding="utf-8") if mapping else None,
         "size_bytes": size, "ingest_date": ingest_date, "landed_at": now().isoformat(),
         "raw_rel": raw_rel, "raw_uri": raw_uri, "status": "landed",
-        # UTF-16 line ends are two bytes, which the byte scan does not see: assume blanks
-        "blank_lines": scan.blank_lines or spec.sniff.encoding.startswith("utf-16"),
+        "blank_lines": scan.blank_lines,
     }
     lake.write_manifest_entry(sha, entry)
     return entry

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -54,9 +55,19 @@ class RunSummary:
     stages: list[StageRecord] = field(default_factory=list)
     exit_code: int = EXIT_OK
     errors: list[str] = field(default_factory=list)
+    #: tracebacks of the errors that were reported rather than raised (shown with --debug)
+    tracebacks: list[str] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["tracebacks"]
+        return out
+
+    def failed(self, exc: PurchasePatternsError) -> None:
+        """Record an error that stops one file, not the run."""
+        self.errors.append(str(exc))
+        self.tracebacks.append(traceback.format_exc())
+        self.exit_code = max(self.exit_code, exc.exit_code)
 
     def stage(self, name: str, status: str, reason: str = "", seconds: float = 0.0,
               **detail: Any) -> StageRecord:
@@ -118,8 +129,7 @@ def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
                                   mapping=mapping, on_step=step)
             except PurchasePatternsError as exc:
                 res = BatchResult(file=str(path), error=str(exc))
-                summary.errors.append(str(exc))
-                summary.exit_code = max(summary.exit_code, exc.exit_code)
+                summary.failed(exc)
             results.append(res)
             summary.inputs.append(res.as_dict())
         progress("ingest done", 1.0)
@@ -163,8 +173,7 @@ def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
                 res = load_landed(con, lake, entry, run_id=summary.run_id)
             except PurchasePatternsError as exc:
                 res = BatchResult(file=entry.get("source_file", "?"), error=str(exc))
-                summary.errors.append(str(exc))
-                summary.exit_code = max(summary.exit_code, exc.exit_code)
+                summary.failed(exc)
             results.append(res)
             summary.inputs.append(res.as_dict())
         loaded = sum(r.rows_loaded for r in results)

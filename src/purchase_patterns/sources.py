@@ -29,6 +29,7 @@ Format = Literal["kaggle", "cdnow", "mapped", "parquet"]
 FORMATS: tuple[str, ...] = ("auto", "kaggle", "cdnow", "mapped")
 
 SNIFF_BYTES = 64 * 1024
+GZIP_CUT_SHORT = "unexpected end of data: the file is cut short"
 
 
 def normalise(name: str) -> str:
@@ -140,7 +141,9 @@ def sniff(path: Path) -> Sniff:
         try:
             with gzip.open(path, "rb") as gz:
                 head = gz.read(SNIFF_BYTES)
-        except (OSError, EOFError, zlib.error) as exc:
+        except EOFError:
+            raise InputFileError(path, f"gzip data is corrupt ({GZIP_CUT_SHORT})") from None
+        except (OSError, zlib.error) as exc:
             raise InputFileError(path, f"gzip data is corrupt ({exc})") from None
         if not head:
             raise InputFileError(path, "file is empty (gzip holds no data)")
@@ -161,8 +164,6 @@ def sniff(path: Path) -> Sniff:
         codec = "utf-16-le" if encoding == "utf-16" else "utf-16-be"
         text = text_bytes[: len(text_bytes) // 2 * 2].decode(codec, errors="replace")
     else:
-        if b"\x00" in text_bytes:
-            raise InputFileError(path, "not delimited text (binary content)")
         try:
             # the sample may cut a multi-byte character at its end
             text = codecs.getincrementaldecoder("utf-8")().decode(text_bytes, final=False)

@@ -518,6 +518,10 @@ def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) ->
         col = lit(field)  # canonical name; relabelled to the user's header by ``relabel_errors``
         if field in REQUIRED or field in ("purchase_date", "purchase_id"):
             errors.append(f"case when {v} is null then struct_pack(c := {col}, r := 'missing value') end")
+        errors.append(  # the reader keeps NUL bytes in values; no warehouse should get them
+            f"case when contains({v}, chr(0)) then "
+            f"struct_pack(c := {col}, r := 'contains a NUL character') end"
+        )
         errors.append(
             f"case when {v} is not null and {typed} is null then "
             f"struct_pack(c := {col}, r := {lit(rule.bad_parse)}) end"
@@ -529,9 +533,10 @@ def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) ->
                 f"struct_pack(c := {col}, r := {lit(rule.bad_check)}) end"
             )
     err_list = f"list_filter([{', '.join(errors)}], lambda e: e is not null)"
-    # raw text is kept for rejected rows only (all rows of a snapshot file, whose duplicate
-    # check runs after this pass)
-    raw_cond = "true" if spec.one_row_per_customer else "len(_errors) > 0"
+    # raw text is kept for rejected rows only (all rows of a snapshot file or of a file with
+    # purchase ids, whose duplicate checks run after this pass)
+    repeats_checked = spec.one_row_per_customer or "purchase_id" in spec.fields
+    raw_cond = "true" if repeats_checked else "len(_errors) > 0"
     extra = "_line, " if read.has_line else ""
     if read.multiline:
         every_field = "concat(" + ", ".join(read.raw_columns) + ")"
