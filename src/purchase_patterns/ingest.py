@@ -327,14 +327,15 @@ def load_landed(con: duckdb.DuckDBPyConnection, lake: Lake, entry: dict[str, Any
             result.notes = list(spec.notes)
             result.dated = "purchase_date" in spec.fields
             step("reading and validating")
-            if spec.sniff.encoding == "utf-16-be":  # the CSV reader knows only little-endian
+            if spec.sniff.encoding.startswith("utf-16"):
+                # DuckDB's reader knows only little-endian, and no surrogate pairs (emoji)
                 spec = normalised_copy(spec, scratch)
             blank_lines = bool(entry.get("blank_lines", True))
             try:
                 read = validate.read_source(con, spec, blank_lines=blank_lines)
             except validate.LineEndsError:
                 result.notes.append("line ends mixed LF, CR LF and CR: read as LF")
-                spec = normalised_copy(spec, scratch)
+                spec = normalised_copy(spec, scratch, line_ends=True)
                 read = validate.read_source(con, spec, blank_lines=blank_lines)
         except InputFileError as exc:  # name the user's file, not the lake object
             raise InputFileError(source, exc.problem, line=exc.line, column=exc.column) from None

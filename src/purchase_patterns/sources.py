@@ -76,7 +76,7 @@ class Sniff:
 
     path: Path
     compression: Literal["none", "gzip"]
-    #: ``utf-16`` is little-endian (DuckDB reads it); ``utf-16-be`` is transcoded first
+    #: ``utf-16`` is little-endian; UTF-16 text is transcoded to UTF-8 before reading
     encoding: Literal["utf-8", "utf-16", "utf-16-be", "latin-1"]
     bom: bool
     is_parquet: bool
@@ -206,17 +206,18 @@ def _looks_binary(text: str) -> bool:
     return bad / len(sample) > 0.05
 
 
-def normalised_copy(spec: SourceSpec, folder: Path) -> SourceSpec:
+def normalised_copy(spec: SourceSpec, folder: Path, *, line_ends: bool = False) -> SourceSpec:
     """A copy of ``spec``'s file that DuckDB's CSV reader accepts, and the spec that reads it.
 
-    Used for UTF-16 big-endian text (the reader knows only little-endian) and for files that
-    mix line-end styles (the reader's strict mode stops at the first change of style). The copy
-    is uncompressed with LF line ends, UTF-8 for UTF-16 input, otherwise byte-for-byte the
-    original encoding (so invalid bytes are still reported row by row). Lines keep their
-    numbers; a CR LF or lone CR inside a quoted value becomes LF. Streams in chunks.
+    The copy is uncompressed; UTF-16 text becomes UTF-8 (the reader knows only little-endian
+    UTF-16, and no surrogate pairs such as emoji); other text keeps its bytes (so invalid
+    bytes are still reported row by row). With ``line_ends`` every CR LF and lone CR becomes
+    LF, for files that mix line-end styles (the reader's strict mode stops at the first
+    change of style); a CR LF or CR inside a quoted value then becomes LF too. Lines keep
+    their numbers. Streams in chunks.
     """
     sn = spec.sniff
-    dest = folder / "normalised.csv"
+    dest = folder / f"normalised-{len(list(folder.iterdir()))}.csv"
     utf16 = sn.encoding in ("utf-16", "utf-16-be")
     opener = gzip.open if sn.compression == "gzip" else open
     with opener(spec.path, "rb") as src, dest.open("wb") as out:
@@ -230,8 +231,9 @@ def normalised_copy(spec: SourceSpec, folder: Path) -> SourceSpec:
                     if first:
                         text, first = text.lstrip("\ufeff"), False
                     text, held = (text[:-1], "\r") if text.endswith("\r") else (text, "")
-                    out.write(_lf(text).encode("utf-8"))
-                out.write(_lf(held + decoder.decode(b"", final=True)).encode("utf-8"))
+                    out.write((_lf(text) if line_ends else text).encode("utf-8"))
+                rest = held + decoder.decode(b"", final=True)
+                out.write((_lf(rest) if line_ends else rest).encode("utf-8"))
             except UnicodeDecodeError as exc:
                 raise InputFileError(spec.path, f"not valid UTF-16 text ({exc.reason})") from None
         else:
@@ -239,8 +241,9 @@ def normalised_copy(spec: SourceSpec, folder: Path) -> SourceSpec:
             while chunk := src.read(SNIFF_BYTES * 16):
                 data = held_b + chunk
                 data, held_b = (data[:-1], b"\r") if data.endswith(b"\r") else (data, b"")
-                out.write(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
-            out.write(held_b.replace(b"\r", b"\n"))
+                out.write(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                          if line_ends else data)
+            out.write(held_b.replace(b"\r", b"\n") if line_ends else held_b)
     sniffed = dataclasses.replace(sn, path=dest, compression="none", bom=False,
                                   encoding="utf-8" if utf16 else sn.encoding)
     return dataclasses.replace(spec, path=dest, sniff=sniffed)

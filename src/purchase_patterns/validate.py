@@ -426,6 +426,13 @@ class FieldRule:
     bad_check: str = "out of range"
 
 
+#: A whole number (``35`` or ``35.0``; a cast to INTEGER would round ``1.5`` to 2 unseen).
+_WHOLE = (
+    "case when try_cast(v as double) = floor(try_cast(v as double)) "
+    "and abs(try_cast(v as double)) < 1e9 then cast(try_cast(v as double) as integer) end"
+)
+
+
 def _rules(spec: SourceSpec) -> dict[str, FieldRule]:
     fmt = spec.date_format
     return {
@@ -448,7 +455,7 @@ def _rules(spec: SourceSpec) -> dict[str, FieldRule]:
             bad_check="amount must be between 0 and 10,000,000",
         ),
         "quantity": FieldRule(
-            "try_cast(v as integer)", "x between 1 and 100000",
+            _WHOLE, "x between 1 and 100000",
             bad_parse="not a whole number", bad_check="quantity must be between 1 and 100,000",
         ),
         "size": FieldRule("v", "length(x) <= 20", bad_check="longer than 20 characters"),
@@ -468,9 +475,7 @@ def _rules(spec: SourceSpec) -> dict[str, FieldRule]:
             bad_parse="expected Yes or No",
         ),
         "age": FieldRule(
-            "case when try_cast(v as double) = floor(try_cast(v as double)) "
-            "and abs(try_cast(v as double)) < 1e6 then cast(try_cast(v as double) as integer) end",
-            "x between 0 and 120",
+            _WHOLE, "x between 0 and 120",
             bad_parse="not a whole number", bad_check="age must be between 0 and 120",
         ),
         "gender": FieldRule(_map_case("lower(v)", _GENDER_CANON),
@@ -482,7 +487,7 @@ def _rules(spec: SourceSpec) -> dict[str, FieldRule]:
             bad_parse="expected Yes or No",
         ),
         "previous_purchases": FieldRule(
-            "try_cast(v as integer)", "x between 0 and 100000",
+            _WHOLE, "x between 0 and 100000",
             bad_parse="not a whole number",
             bad_check="previous purchases must be between 0 and 100,000",
         ),
