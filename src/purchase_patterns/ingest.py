@@ -362,7 +362,8 @@ def load_landed(con: duckdb.DuckDBPyConnection, lake: Lake, entry: dict[str, Any
 @contextmanager
 def _scratch(con: duckdb.DuckDBPyConnection) -> Iterator[Path]:
     """A private folder for a normalised copy of the file, in the warehouse's spill folder
-    (on the same disk as the data, unlike the system's temporary folder)."""
+    (on the same disk as the data, unlike the system's temporary folder; what a killed run
+    leaves there is removed by ``warehouse.sweep_spill``)."""
     spill = con.execute("select current_setting('temp_directory')").fetchone()[0] or None
     if spill:
         Path(spill).mkdir(parents=True, exist_ok=True)
@@ -502,7 +503,7 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, lake: Lake, rel: str, table: 
                    sha: str) -> str:
     """The batch's rows of ``table`` as Parquet in the lake (atomic; overwritten on redo)."""
     query = f"select * from {table} where batch_id = {validate.lit(sha)}"  # noqa: S608
-    with tempfile.TemporaryDirectory(dir=lake.root if lake.local else None) as d:
-        tmp = Path(d) / "batch.parquet"
+    with lake.temp_dir() as d:
+        tmp = d / "batch.parquet"
         con.execute(f"copy ({query}) to {validate.lit(str(tmp))} (format parquet, compression zstd)")
         return lake.move_in(tmp, rel)

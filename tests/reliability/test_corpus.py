@@ -673,3 +673,31 @@ def test_cli_quarantines_rows_and_reports_them(real: Real, tmp_path: Path) -> No
     assert sorted((r["column"], r["reason"]) for r in inp["top_rejects"]) == [
         ("Age", "age must be between 0 and 120"),
         (AMOUNT, "amount must be between 0 and 10,000,000")]
+
+
+def test_overlapping_reexport_adds_only_new_purchases(real: Real, tmp_path: Path) -> None:
+    """The usual cause of duplicates after a retried load: the same purchases exported again
+    in a different file (other bytes, so another batch). Purchases whose id is already
+    loaded are rejected, naming the batch and line they were loaded from; the rest load."""
+    settings = load_settings(home=tmp_path / "home")
+    first = tmp_path / "orders_jan.csv"
+    first.write_bytes(text(real.dated("order", 5)))
+    lines = real.dated("order", 8)
+    second = tmp_path / "orders_jan_feb.csv"
+    second.write_bytes(text([lines[0], *lines[4:]]))  # order-3 .. order-7
+    con = warehouse.connect(settings)
+    try:
+        lake = Lake(settings.lake)
+        a = ingest_file(con, lake, first, run_id="r1")
+        b = ingest_file(con, lake, second, run_id="r2")
+        assert (a.rows_loaded, a.rows_rejected) == (5, 0)
+        assert (b.rows_in, b.rows_loaded, b.rows_rejected) == (5, 3, 2)
+        rejects = con.execute("select line, column_name, reason from raw.rejects "
+                              "where batch_id = ? order by line", [b.batch_id]).fetchall()
+        assert rejects == [
+            (2, "Purchase ID", f"purchase id already loaded (batch {a.batch_id[:12]}, line 5)"),
+            (3, "Purchase ID", f"purchase id already loaded (batch {a.batch_id[:12]}, line 6)")]
+        assert con.execute("select count(*), count(distinct purchase_id) from raw.purchases"
+                           ).fetchone() == (8, 8)
+    finally:
+        con.close()

@@ -167,10 +167,20 @@ def render(doc: dict) -> tuple[bytes, list[int]] | None:
     """The file's bytes and the line each data row starts on; None when the text cannot be
     written in the drawn encoding (latin-1 and non-Latin characters)."""
     buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=doc["delimiter"], quoting=doc["quoting"],
-                        lineterminator=doc["eol"])
+    line = io.StringIO()
+    # csv quotes a value holding a character of its line terminator only: with "\r\n" it
+    # quotes every value with a line break; the row's own line end is then the drawn one
+    writer = csv.writer(line, delimiter=doc["delimiter"], quoting=doc["quoting"],
+                        lineterminator="\r\n")
+
+    def writerow(cells: list[str]) -> None:
+        line.seek(0)
+        line.truncate()
+        writer.writerow(cells)
+        buf.write(line.getvalue()[:-2] + doc["eol"])
+
     order = doc["order"]
-    writer.writerow([doc["names"].get(c, c) for c in order])
+    writerow([doc["names"].get(c, c) for c in order])
     starts: list[int] = []
     if 0 in doc["blank_after"]:
         buf.write(doc["eol"])
@@ -181,7 +191,7 @@ def render(doc: dict) -> tuple[bytes, list[int]] | None:
             cells = cells[:-1]
         elif row.broken == "long":
             cells = [*cells, "surplus"]
-        writer.writerow(cells)
+        writerow(cells)
         if i + 1 in doc["blank_after"]:
             buf.write(doc["eol"])
     content = buf.getvalue()
