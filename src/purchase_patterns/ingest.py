@@ -77,6 +77,8 @@ class FileScan:
     blank_lines: bool
     #: first line holding the control character U+0001 (the line reader's spare delimiter)
     soh_line: int | None = None
+    #: the last line holding text (trailing blank lines not counted); None for Parquet
+    text_lines: int | None = None
 
 
 def scan_file(path: Path, sniff: Sniff | None = None) -> FileScan:
@@ -108,7 +110,7 @@ def scan_file(path: Path, sniff: Sniff | None = None) -> FileScan:
     if utf16:
         _utf8(path, utf16, b"", final=True)
     return FileScan(h.hexdigest(), size, bool(lines and lines.blank),
-                    lines.soh_line if lines else None)
+                    lines.soh_line if lines else None, lines.text_lines if lines else None)
 
 
 def _utf8(path: Path, decoder: codecs.IncrementalDecoder, data: bytes, *,
@@ -178,6 +180,7 @@ class _LineScan:
         self.blank = False  # a blank line with text after it
         self.blank_pending = False  # a blank line, text after it not seen yet
         self.soh_line: int | None = None
+        self.text_lines = 0  # line number of the last line holding text so far
 
     @staticmethod
     def _ends(seg: bytes) -> int:
@@ -197,6 +200,9 @@ class _LineScan:
             self._look_for_blank(chunk, is_end)
         if self.soh_line is None and (k := chunk.find(b"\x01")) >= 0:
             self.soh_line = self.ends + self._ends(chunk[:k]) - joined + 1
+        if not bool(is_end.all()):
+            last = len(chunk) - 1 - int(np.argmax(~is_end[::-1]))  # last byte of text
+            self.text_lines = self.ends + self._ends(chunk[:last]) - joined + 1
         if idx.size == 0:
             self.run += len(chunk)
         else:
@@ -275,16 +281,18 @@ def land_file(lake: Lake, path: Path, *, fmt: str = "auto", mapping: Path | None
         "mapping_yaml": mapping.read_text(encoding="utf-8") if mapping else None,
         "size_bytes": size, "ingest_date": ingest_date, "landed_at": now().isoformat(),
         "raw_rel": raw_rel, "raw_uri": raw_uri, "status": "landed",
-        "blank_lines": scan.blank_lines,
+        "blank_lines": scan.blank_lines, "lines": scan.text_lines,
     }
     lake.write_manifest_entry(sha, entry)
     return entry
 
 
 def pending_batches(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[dict[str, Any]]:
-    """Landed manifest entries that are not loaded in the warehouse yet (oldest first)."""
+    """Landed manifest entries that are not loaded in the warehouse yet (oldest first);
+    entries found unusable when they were read are left out."""
     loaded = {r[0] for r in con.execute("select batch_id from raw.batches").fetchall()}
-    return [e for e in lake.manifest() if e["batch_id"] not in loaded]
+    return [e for e in lake.manifest()
+            if e["batch_id"] not in loaded and e.get("status") != "unusable"]
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, lake: Lake, path: Path, *, run_id: str,
@@ -337,13 +345,18 @@ def load_landed(con: duckdb.DuckDBPyConnection, lake: Lake, entry: dict[str, Any
                 result.notes.append("line ends mixed LF, CR LF and CR: read as LF")
                 spec = normalised_copy(spec, scratch, line_ends=True)
                 read = validate.read_source(con, spec, blank_lines=blank_lines)
-        except InputFileError as exc:  # name the user's file, not the lake object
-            raise InputFileError(source, exc.problem, line=exc.line, column=exc.column) from None
-        except validate.LineEndsError:
-            raise InputFileError(source, "cannot be parsed as delimited text (line ends)") from None
-        if read.records + read.structural_rejects == 0:
-            raise InputFileError(source, "file has a header but no data rows")
-        validate.check(con, spec, read)
+            if read.records + read.structural_rejects == 0:
+                raise InputFileError(source, "file has a header but no data rows")
+            validate.check(con, spec, read)
+            validate.account_lines(con, spec, read, entry.get("lines"))
+        except (InputFileError, validate.LineEndsError) as exc:
+            # name the user's file, not the lake object; the landed file stays in the lake as
+            # received, marked unusable with the reason, and is not loaded again
+            err = (InputFileError(source, exc.problem, line=exc.line, column=exc.column)
+                   if isinstance(exc, InputFileError) else
+                   InputFileError(source, "cannot be parsed as delimited text (line ends)"))
+            lake.write_manifest_entry(sha, entry | {"status": "unusable", "error": str(err)})
+            raise err from None
         step("loading")
         result.rows_in = read.records + read.structural_rejects
         _load(con, spec, entry, run_id, result, lake, step)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from .errors import InputFileError
+from .errors import InputFileError, StageError, one_line
 from .schema import FREQUENCY_PER_YEAR, SEASONS, US_STATES
 from .sources import SourceSpec
 
@@ -56,8 +56,9 @@ class ReadResult:
 
 
 #: The CSV reader's limit on one line (a record). Longer lines are refused before reading,
-#: at landing (see ``ingest.scan_file``): past ~100 MB DuckDB drops them without a report.
-MAX_LINE_BYTES = 10_000_000
+#: at landing (see ``ingest.scan_file``): DuckDB drops a line longer than its buffer (16
+#: times this) without a report. The reader holds a buffer of 16 times this per thread.
+MAX_LINE_BYTES = 2_000_000
 
 
 class LineEndsError(Exception):
@@ -181,6 +182,9 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: str,
             f"rejects_scan={lit(rej_scan)})",
             [path],
         ).fetchall()[0]  # consume the whole result: the rejects table is written at its end
+    except duckdb.OutOfMemoryException as exc:
+        raise StageError(f"{one_line(str(spec.path))}: not enough memory to read it "
+                         f"({_first_line(exc)}); raise the duckdb_memory_limit setting") from None
     except duckdb.Error as exc:
         if "state machine reached an invalid state" in str(exc):
             raise LineEndsError(path) from None
@@ -200,21 +204,34 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: str,
         )
     con.execute(f"drop table if exists {rej}")
     con.execute(f"drop table if exists {rej_scan}")
-    # A view cannot hold a bound parameter: the path goes in as a quoted literal. The filter
-    # (always true) makes the reader decode every column, as pass 1 did, so exactly the same
+    # A view cannot hold a bound parameter: the path goes in as a quoted literal. ``_pos`` is
+    # the record's position among the good records (1-based, in file order). The reader
+    # runs as in pass 1 (storing rejects again, in tables that ``cleanup`` drops: with
+    # ignore_errors instead, DuckDB also skips the good record after some bad ones), and the
+    # filter (always true) makes it decode every column, as pass 1 did, so exactly the same
     # records are skipped as were reported.
     con.execute(
-        f"create or replace temp view _src as select * from "  # noqa: S608
-        f"read_csv({lit(path)}, {opts}, ignore_errors=true) "
-        f"where length({every_field}) >= 0"
+        f"create or replace temp view _src as select {', '.join(names)}, ordinality as _pos "  # noqa: S608
+        f"from read_csv({lit(path)}, {opts}, store_rejects=true, "
+        f"rejects_table={lit(f'_srcrej_{k}')}, rejects_scan={lit(f'_srcrejscan_{k}')}) "
+        f"with ordinality where length({every_field}) >= 0"
     )
     labels = dict(zip(names, spec.raw_columns, strict=True))
     _relabel(con, "_structural", "column_name", labels)
     raw_sql = ("concat_ws(" + lit(spec.delimiter or ",") + ", "
                + ", ".join(f"coalesce({c}, '')" for c in names) + ")")
-    structural, broken = con.execute(
-        f"select count(*), count(*) filter (where {_breaks('raw_text')} > 0) from _structural"  # noqa: S608
+    structural, broken, runaway = con.execute(
+        f"select count(*), count(*) filter (where {_breaks('raw_text')} > 0), "  # noqa: S608
+        f"min(line) filter (where reason like 'UNQUOTED VALUE%' and {_breaks('raw_text')} > 0) "
+        "from _structural"
     ).fetchone()
+    if runaway is not None:
+        # the line DuckDB reports does not count quoted line breaks: the physical line
+        line = con.execute(f"{_numbered_lines(spec)} select min(p) from numbered "  # noqa: S608
+                           "where outside and u = ?", [path, runaway]).fetchone()[0]
+        raise InputFileError(spec.path, "a quoted value starts on this line and never ends "
+                             "(unterminated quote): the rest of the file would be one value",
+                             line=line)
     multiline = bool(multiline or broken)
     blanks = _blank_lines(con, spec, path, multiline) if blank_lines else 0
     return ReadResult(records, structural, names, labels, raw_sql, False, multiline,
@@ -223,44 +240,51 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: str,
 
 def _blank_lines(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: str,
                  multiline: bool) -> int:
-    """Temp table ``_blank(line)``: the blank lines after the header, which the CSV reader
-    skips, numbered as the reader numbers lines (quoted line breaks not counted). Returns
-    how many there are.
+    """Temp table ``_blank(line, p)``: the blank lines after the header, which the CSV reader
+    skips, numbered as the reader numbers lines (quoted line breaks not counted) and
+    physically. Returns how many there are.
 
     A physical empty line inside a quoted value is not a blank line: when values hold line
     breaks, a line is inside quotes when an odd number of quote characters precede it
     (``""`` escapes count twice, so RFC 4180 text is measured exactly)."""
-    reader = _lines_reader(spec)
     if not multiline:
         con.execute(
-            f"create or replace temp table _blank as select ordinality as line from {reader} "  # noqa: S608
+            f"create or replace temp table _blank as select ordinality as line, "  # noqa: S608
+            f"ordinality as p from {_lines_reader(spec)} "
             f"where l is null and ordinality > {spec.sniff.header_line}",
             [path],
         )
     else:
-        quotes = "coalesce(length(l) - length(replace(l, '\"', '')), 0)"
         con.execute(
-            f"""
-            create or replace temp table _blank as
-            with phys as (
-                select ordinality as p, l is null as empty, {quotes} as nq
-                from {reader}
-            ), state as (
-                select p, empty, coalesce(sum(nq) over (
-                    order by p rows between unbounded preceding and 1 preceding), 0) % 2 = 0
-                    as outside
-                from phys
-            ), numbered as (
-                select p, empty, outside,
-                       sum(outside::int) over (order by p rows unbounded preceding) as u
-                from state
-            )
-            select u as line from numbered
-            where empty and outside and p > {spec.sniff.header_line}
-            """,  # noqa: S608
+            f"create or replace temp table _blank as {_numbered_lines(spec)} "  # noqa: S608
+            f"select u as line, p from numbered "
+            f"where empty and outside and p > {spec.sniff.header_line}",
             [path],
         )
     return con.execute("select count(*) from _blank").fetchone()[0]
+
+
+def _numbered_lines(spec: SourceSpec) -> str:
+    """A ``with`` clause defining ``numbered(p, empty, outside, u)``: every physical line
+    ``p``, whether it is empty, whether it starts outside quoted text (an even number of
+    quote characters before it), and ``u``, its number as the CSV reader counts lines (line
+    breaks inside quoted values not counted). The file path is the one parameter."""
+    quotes = "coalesce(length(l) - length(replace(l, '\"', '')), 0)"
+    return f"""
+        with phys as (
+            select ordinality as p, l is null as empty, {quotes} as nq
+            from {_lines_reader(spec)}
+        ), state as (
+            select p, empty, coalesce(sum(nq) over (
+                order by p rows between unbounded preceding and 1 preceding), 0) % 2 = 0
+                as outside
+            from phys
+        ), numbered as (
+            select p, empty, outside,
+                   sum(outside::int) over (order by p rows unbounded preceding) as u
+            from state
+        )
+    """  # noqa: S608
 
 
 def _number_lines(con: duckdb.DuckDBPyConnection, read: ReadResult) -> None:
@@ -272,20 +296,20 @@ def _number_lines(con: duckdb.DuckDBPyConnection, read: ReadResult) -> None:
     by it. Good records fill, in order, the ``u`` slots from ``first_line`` on that rejects
     and blank lines leave free: with the obstacles sorted, obstacle ``j`` at ``u_j`` has
     ``t_j = u_j - first_line - (j - 1)`` good records before it, so good record ``k``
-    (0-based position) sits at ``first_line + k + #{j : t_j <= k}``. When values hold line
+    (0-based position, ``_pos - 1``) sits at ``first_line + k + #{j : t_j <= k}``. When values hold line
     breaks, a record's physical line is its ``u`` plus the breaks inside the records before it.
     """
     base = read.first_line
     con.execute("alter table _checked add column _line bigint")
-    con.execute("update _checked set _line = rowid + ?", [base])  # rowid is 0-based position
+    con.execute("update _checked set _line = _pos - 1 + ?", [base])
     if read.structural_rejects or read.blank_lines:
         blank = "union all select line from _blank" if read.blank_lines else ""
         con.execute(
             f"""
             create or replace temp table _shift as
             with obstacles as (select line from _structural {blank}),
-            pos as (
-                select line - ? - (row_number() over (order by line) - 1) as t
+            pos as (  -- t + 1, to compare with the 1-based _pos
+                select line - ? - row_number() over (order by line) + 2 as t
                 from obstacles
             )
             select t, max(n) as n from (
@@ -298,12 +322,11 @@ def _number_lines(con: duckdb.DuckDBPyConnection, read: ReadResult) -> None:
             """
             update _checked set _line = _line + s.n
             from (select c.rowid as rid, sh.n
-                  from _checked as c asof join _shift as sh on c.rowid >= sh.t) as s
+                  from _checked as c asof join _shift as sh on c._pos >= sh.t) as s
             where _checked.rowid = s.rid
             """
         )
         con.execute("drop table _shift")
-    con.execute("drop table if exists _blank")
     if not read.multiline:
         return
     con.execute(
@@ -336,7 +359,8 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> ReadResul
     )
     try:
         con.execute(
-            f"create temp table _src as select {sel} from read_parquet(?)",  # noqa: S608
+            f"create temp table _src as select {sel}, file_row_number + 1 as _pos "  # noqa: S608
+            "from read_parquet(?, file_row_number = true)",
             [str(spec.path)],
         )
     except duckdb.Error as exc:
@@ -370,14 +394,16 @@ def _result(con: duckdb.DuckDBPyConnection, names: list[str], labels: dict[str, 
 
 def cleanup(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the temporary objects of one read."""
-    names = ("_src", "_structural", "_checked")
+    names = ["_src", "_structural", "_checked", "_blank"]
     for (view,) in con.execute(
-        "select view_name from duckdb_views() where temporary and view_name in (?, ?, ?)", names
+        "select view_name from duckdb_views() where temporary and list_contains(?, view_name)",
+        [names],
     ).fetchall():
         con.execute(f"drop view {view}")
     for (table,) in con.execute(
-        "select table_name from duckdb_tables() where temporary and table_name in (?, ?, ?)",
-        names,
+        "select table_name from duckdb_tables() where temporary and "
+        "(list_contains(?, table_name) or table_name like '\\_srcrej%' escape '\\')",
+        [names],
     ).fetchall():
         con.execute(f"drop table {table}")
 
@@ -399,8 +425,10 @@ def _state_map() -> str:
     return "MAP {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in pairs) + "}"
 
 
-_YES = "('yes','y','true','t','1')"
-_NO = "('no','n','false','f','0')"
+#: Yes/No text → BOOLEAN (a CASE, not ``IN (...)``: DuckDB plans IN lists as joins)
+_YES_NO = ("case lower(v) " + " ".join(
+    f"when '{w}' then {b}" for b, words in (("true", "yes y true t 1"), ("false", "no n false f 0"))
+    for w in words.split()) + " end")
 _FREQ_CANON = {k.lower().replace("-", "").replace(" ", ""): k for k in FREQUENCY_PER_YEAR}
 _SEASON_CANON = {s.lower(): s for s in SEASONS} | {"autumn": "Fall"}
 _GENDER_CANON = {
@@ -467,11 +495,11 @@ def _rules(spec: SourceSpec) -> dict[str, FieldRule]:
         "payment_method": FieldRule("v", "length(x) <= 50", bad_check="longer than 50 characters"),
         "shipping_type": FieldRule("v", "length(x) <= 50", bad_check="longer than 50 characters"),
         "discount_applied": FieldRule(
-            f"case when lower(v) in {_YES} then true when lower(v) in {_NO} then false end",
+            _YES_NO,
             bad_parse="expected Yes or No",
         ),
         "promo_code_used": FieldRule(
-            f"case when lower(v) in {_YES} then true when lower(v) in {_NO} then false end",
+            _YES_NO,
             bad_parse="expected Yes or No",
         ),
         "age": FieldRule(
@@ -483,7 +511,7 @@ def _rules(spec: SourceSpec) -> dict[str, FieldRule]:
         "state": FieldRule(f"{_state_map()}[lower(v)]",
                            bad_parse="not a US state (full name or two-letter code)"),
         "subscription_status": FieldRule(
-            f"case when lower(v) in {_YES} then true when lower(v) in {_NO} then false end",
+            _YES_NO,
             bad_parse="expected Yes or No",
         ),
         "previous_purchases": FieldRule(
@@ -542,12 +570,13 @@ def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) ->
     # purchase ids, whose duplicate checks run after this pass)
     repeats_checked = spec.one_row_per_customer or "purchase_id" in spec.fields
     raw_cond = "true" if repeats_checked else "len(_errors) > 0"
-    extra = "_line, " if read.has_line else ""
+    extra = "_line, " if read.has_line else "_pos, "
     if read.multiline:
         every_field = "concat(" + ", ".join(read.raw_columns) + ")"
         extra += f"1 + {_breaks(every_field)} as _span, "
     con.execute("drop table if exists _checked")
-    # Created in file order (DuckDB preserves insertion order), so rowid = position.
+    # Positions come from the reader (``_pos``), not from insertion order, which some
+    # expressions do not preserve (DuckDB turns IN lists into joins).
     con.execute(
         f"""
         create temp table _checked as
@@ -591,6 +620,52 @@ def _flag_repeats(con: duckdb.DuckDBPyConnection, field: str, reason: str) -> No
         where _checked.rowid = d.rid and d._line <> d.first_line
         """  # noqa: S608
     )
+
+
+def account_lines(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult,
+                  text_lines: int | None) -> None:
+    """Check, after :func:`check`, that the records and rejects cover every line of the file:
+    the header, each record's lines, each reject's lines and the blank lines must add up to
+    ``text_lines``, the last line holding text as counted when the file was landed. DuckDB's
+    CSV reader can lose lines without a report (an unterminated quote in a file larger than
+    one read buffer: part of the rest of the file vanishes into the reject, whose text is cut
+    at 10,000 characters); a file whose lines do not add up stops here, naming the first line
+    that is not accounted for, instead of loading with rows missing. (An unterminated quote
+    the reader does report stops the file in :func:`read_source`.)"""
+    if read.has_line or spec.format == "parquet" or text_lines is None:
+        return  # one record per physical line (numbered by the line reader), or no count
+    span = "_span" if read.multiline else "1"
+    covered = con.execute(
+        f"""
+        select (select coalesce(sum({span}), 0) from _checked)
+             + (select coalesce(sum(1 + {_breaks('raw_text')}), 0) from _structural)
+        """  # noqa: S608
+    ).fetchone()[0]
+    blanks = con.execute("select count(*) from _blank where p < ?",  # not the trailing ones
+                         [text_lines]).fetchone()[0] if read.blank_lines else 0
+    expected = text_lines - spec.sniff.header_line - blanks
+    if covered != expected:
+        # where the reader went wrong: the first reject for a stray quote, else the first line
+        # no record or reject covers
+        line = con.execute(
+            f"""
+            with items as (
+                select _line as first, _line + {span} - 1 as last from _checked
+                union all
+                select line, line + {_breaks('raw_text')} from _structural
+                {"union all select line, line from _blank" if read.blank_lines else ""}
+            ), ordered as (
+                select first, lag(last) over (order by first) as prev from items
+            )
+            select coalesce(
+                (select min(line) from _structural where reason like 'UNQUOTED VALUE%'),
+                (select min(coalesce(prev, {spec.sniff.header_line}) + 1) from ordered
+                 where first > coalesce(prev, {spec.sniff.header_line}) + 1))
+            """  # noqa: S608
+        ).fetchone()[0]
+        raise InputFileError(
+            spec.path, f"{abs(expected - covered)} line(s) could not be read as records, from "
+            "about this line on (an unterminated quote?)", line=line)
 
 
 def relabel_rejects(con: duckdb.DuckDBPyConnection, batch_id: str,
