@@ -340,11 +340,11 @@ def load_landed(con: duckdb.DuckDBPyConnection, lake: Lake, entry: dict[str, Any
                 spec = normalised_copy(spec, scratch)
             blank_lines = bool(entry.get("blank_lines", True))
             try:
-                read = validate.read_source(con, spec, blank_lines=blank_lines)
+                read = validate.read_source(con, spec, blank_lines=blank_lines, scratch=scratch)
             except validate.LineEndsError:
                 result.notes.append("line ends mixed LF, CR LF and CR: read as LF")
                 spec = normalised_copy(spec, scratch, line_ends=True)
-                read = validate.read_source(con, spec, blank_lines=blank_lines)
+                read = validate.read_source(con, spec, blank_lines=blank_lines, scratch=scratch)
             if read.records + read.structural_rejects == 0:
                 raise InputFileError(source, "file has a header but no data rows")
             validate.check(con, spec, read)

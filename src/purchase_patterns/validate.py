@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
 from .errors import InputFileError, StageError, one_line
 from .schema import FREQUENCY_PER_YEAR, SEASONS, US_STATES
-from .sources import SourceSpec
+from .sources import SourceSpec, normalised_copy
 
 _counter = itertools.count()
 
@@ -71,12 +72,15 @@ class LineEndsError(Exception):
 
 
 def read_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, *,
-                blank_lines: bool = True) -> ReadResult:
+                blank_lines: bool = True, scratch: Path | None = None) -> ReadResult:
     """Create temp tables ``_src`` and ``_structural`` for ``spec``.
 
     ``blank_lines`` False says the file holds no blank line between records (``ingest``
     knows from scanning it at landing), which saves a pass over the file that finds them for
-    exact line numbers. Raises :class:`LineEndsError` for mixed line ends (delimited text).
+    exact line numbers. ``scratch`` is a private folder for a copy of the file with LF line
+    ends, which that pass reads when values hold line breaks (DuckDB's line reader splits a
+    CR LF inside a value of an LF file in two); without it the pass reads the file itself.
+    Raises :class:`LineEndsError` for mixed line ends (delimited text).
     """
     cleanup(con)
     con.execute(
@@ -87,7 +91,8 @@ def read_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, *,
         return _read_parquet(con, spec)
     if spec.delimiter is None:
         return _read_whitespace(con, spec)
-    return _read_delimited(con, spec, str(spec.path), blank_lines=blank_lines)
+    return _read_delimited(con, spec, str(spec.path), blank_lines=blank_lines,
+                           scratch=scratch)
 
 
 def _csv_common(spec: SourceSpec) -> str:
@@ -157,7 +162,7 @@ def _read_whitespace(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> ReadRe
 
 
 def _read_delimited(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: str, *,
-                    blank_lines: bool) -> ReadResult:
+                    blank_lines: bool, scratch: Path | None) -> ReadResult:
     """Pass 1 scans the file once for structural rejects, record count and embedded line
     breaks. ``_src`` is then a view over the file, so the check pass streams from the CSV
     reader without materialising raw text. Expressions over every column are single calls
@@ -227,15 +232,26 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: str,
     ).fetchone()
     if runaway is not None:
         # the line DuckDB reports does not count quoted line breaks: the physical line
-        line = con.execute(f"{_numbered_lines(spec)} select min(p) from numbered "  # noqa: S608
-                           "where outside and u = ?", [path, runaway]).fetchone()[0]
+        lines = _lf_copy(spec, scratch)
+        line = con.execute(f"{_numbered_lines(lines)} select min(p) from numbered "  # noqa: S608
+                           "where outside and u = ?", [str(lines.path), runaway]).fetchone()[0]
         raise InputFileError(spec.path, "a quoted value starts on this line and never ends "
                              "(unterminated quote): the rest of the file would be one value",
                              line=line)
     multiline = bool(multiline or broken)
-    blanks = _blank_lines(con, spec, path, multiline) if blank_lines else 0
+    if blank_lines:
+        lines = _lf_copy(spec, scratch) if multiline else spec
+        blanks = _blank_lines(con, lines, str(lines.path), multiline)
+    else:
+        blanks = 0
     return ReadResult(records, structural, names, labels, raw_sql, False, multiline,
                       header_line + 1, blanks)
+
+
+def _lf_copy(spec: SourceSpec, scratch: Path | None) -> SourceSpec:
+    """The file with LF line ends (same lines), for the line reader; the file itself when
+    there is no scratch folder."""
+    return normalised_copy(spec, scratch, line_ends=True) if scratch else spec
 
 
 def _blank_lines(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: str,
