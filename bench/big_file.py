@@ -5,7 +5,7 @@ streamed blocks (never held in memory). The ingest runs as the real CLI in a chi
 its peak resident memory comes from ``wait4``. Not part of ``make test`` (it writes the file
 and lands a copy of it in the lake: about twice its size on disk).
 
-    .venv/bin/python bench/big_file.py [--size 2GB] [--workdir DIR] [--keep]
+    .venv/bin/python bench/big_file.py [--size 2GB] [--memory-limit 1GB] [--workdir DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--size", default="2GB", help="file size, e.g. 2GB, 300MB")
     parser.add_argument("--workdir", type=Path, help="where to write (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the file and the home")
+    parser.add_argument("--memory-limit", help="DuckDB memory limit for the ingest, e.g. 1GB")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="pp-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -65,6 +66,8 @@ def main() -> None:
     rows = write_file(path, parse_size(args.size))
     written = time.perf_counter() - t0
     env = {k: v for k, v in os.environ.items() if not k.startswith("PURCHASE_PATTERNS_")}
+    if args.memory_limit:
+        env["PURCHASE_PATTERNS_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "purchase_patterns", "--home",
                              str(work / "home"), "--json", "ingest", "--input", str(path)],
@@ -76,6 +79,7 @@ def main() -> None:
     [inp] = summary.get("inputs") or [{}]
     print(json.dumps({
         "file_bytes": path.stat().st_size, "rows": rows, "write_seconds": round(written, 1),
+        "memory_limit": args.memory_limit or "default (3GB)",
         "exit_code": os.waitstatus_to_exitcode(status), "ingest_seconds": round(seconds, 1),
         "peak_rss_mb": round(usage.ru_maxrss / 1024), "rows_in": inp.get("rows_in"),
         "rows_loaded": inp.get("rows_loaded"), "rows_rejected": inp.get("rows_rejected"),

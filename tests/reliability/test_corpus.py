@@ -466,6 +466,13 @@ CASES: list[Case] = [
          Loads(5, (Rejected(11, "Age", "not a whole number"),),
                check=values("select source_line from raw.purchases where batch_id = ? "
                             "order by 1", [(4,), (5,), (7,), (10,), (12,)]))),
+    Case("CR LF inside a value of an LF file, with blank lines", write("crlf_in_lf.csv", lambda r: text(
+        [r.lines(0)[0], "", *r.lines(2, {0: {"Item Purchased": '"two\r\nlines"'},
+                                         1: {AMOUNT: "x"}})[1:2], "", r.lines(2, {
+            1: {AMOUNT: "x"}})[2]])),
+        Loads(1, (Rejected(6, AMOUNT, "not a number"),),
+              check=values("select source_line, item from raw.purchases where batch_id = ?",
+                           [(3, "two\r\nlines")]))),
     Case("extra columns are ignored", write("extra.csv", lambda r: text(
         [r.lines(0)[0] + ",Loyalty Tier"] + [ln + ",Gold" for ln in r.lines(3)[1:]])),
         Loads(3, notes=("ignored column(s): Loyalty Tier",))),
