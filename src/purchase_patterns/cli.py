@@ -114,6 +114,14 @@ def _progress(enabled: bool):
         yield update
 
 
+def _debug_tracebacks(c: Ctx, summary) -> None:
+    """With --debug, the tracebacks of per-file errors (reported, not raised, so that the
+    other files go on)."""
+    if c.debug:
+        for tb in summary.tracebacks:
+            sys.stderr.write(tb)
+
+
 def _emit(c: Ctx, payload: dict[str, Any], render) -> None:
     if c.json:
         sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
@@ -180,6 +188,7 @@ def ingest(ctx: typer.Context, inputs: InputOpt = None, fmt: FormatOpt = "auto",
             ingest_stage(c.settings, summary, inputs, fmt=fmt, mapping=mapping, progress=update)
         finish(c.settings, summary)
         _emit(c, summary.as_dict(), lambda: _render_summary(summary))
+        _debug_tracebacks(c, summary)
     raise typer.Exit(summary.exit_code)
 
 
@@ -229,6 +238,7 @@ def run(ctx: typer.Context, inputs: InputOpt = None, fmt: FormatOpt = "auto",
         with _progress(not c.json) as update:
             summary = run_pipeline(settings, inputs, fmt=fmt, mapping=mapping, progress=update)
         _emit(c, summary.as_dict(), lambda: _render_summary(summary))
+        _debug_tracebacks(c, summary)
     raise typer.Exit(summary.exit_code)
 
 

@@ -8,6 +8,13 @@ EXIT_DATA_QUALITY = 1
 EXIT_BAD_INPUT = 2
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (a file name may hold a line break), so that
+    a message naming it stays one line."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode()
+                   for ch in text)
+
+
 class PurchasePatternsError(Exception):
     """Base error: ``str(err)`` is the one line shown to the user."""
 
@@ -19,7 +26,7 @@ class InputFileError(PurchasePatternsError):
 
     def __init__(self, path: object, problem: str, *, line: int | None = None,
                  column: str | None = None) -> None:
-        where = f"{path}"
+        where = one_line(str(path))
         if line is not None:
             where += f":{line}"
         if column:

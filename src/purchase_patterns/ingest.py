@@ -19,9 +19,11 @@ transaction, so a crash anywhere leaves either no batch (a re-run redoes it) or 
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -30,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from . import validate
 from .errors import InputFileError
 from .lake import Lake
 from .schema import CANONICAL_NAMES
-from .sources import SourceSpec, detect
+from .sources import GZIP_CUT_SHORT, Sniff, SourceSpec, detect, normalised_copy
 from .warehouse import now, transaction
 
 HASH_CHUNK = 8 * 1024 * 1024
@@ -63,14 +66,172 @@ class BatchResult:
         return asdict(self)
 
 
-def sha256_file(path: Path) -> tuple[str, int]:
+@dataclass(frozen=True)
+class FileScan:
+    """What one streamed read of a file tells before it is landed."""
+
+    sha256: str
+    size: int
+    #: an empty line lies between lines of text (the CSV reader skips it; line numbers of the
+    #: records after it need a look at the file's lines)
+    blank_lines: bool
+    #: first line holding the control character U+0001 (the line reader's spare delimiter)
+    soh_line: int | None = None
+    #: the last line holding text (trailing blank lines not counted); None for Parquet
+    text_lines: int | None = None
+
+
+def scan_file(path: Path, sniff: Sniff | None = None) -> FileScan:
+    """Hash ``path`` (SHA-256 of its bytes) in one streamed read and, for text (``sniff`` of
+    a text file), check what the CSV reader would not report: gzip data that is corrupt or
+    cut short, UTF-16 that does not decode, and a physical line longer than
+    :data:`validate.MAX_LINE_BYTES` (binary data, or line ends missing), all raised as
+    :class:`InputFileError` so that such a file never enters the lake. Memory stays bounded
+    whatever the size, also for gzip bombs (decompressed in bounded pieces)."""
     h = hashlib.sha256()
     size = 0
+    text = sniff is not None and not sniff.is_parquet
+    lines = _LineScan(path) if text else None
+    gunzip = _Gunzip(path) if text and sniff.compression == "gzip" else None
+    utf16 = None
+    if text and sniff.encoding in ("utf-16", "utf-16-be"):
+        codec = "utf-16-le" if sniff.encoding == "utf-16" else "utf-16-be"
+        utf16 = codecs.getincrementaldecoder(codec)()
     with path.open("rb") as fh:
         while chunk := fh.read(HASH_CHUNK):
             h.update(chunk)
             size += len(chunk)
-    return h.hexdigest(), size
+            if lines is None:
+                continue
+            for piece in (gunzip.feed(chunk) if gunzip else (chunk,)):
+                lines.feed(_utf8(path, utf16, piece) if utf16 else piece)
+    if gunzip:
+        gunzip.close()
+    if utf16:
+        _utf8(path, utf16, b"", final=True)
+    return FileScan(h.hexdigest(), size, bool(lines and lines.blank),
+                    lines.soh_line if lines else None, lines.text_lines if lines else None)
+
+
+def _utf8(path: Path, decoder: codecs.IncrementalDecoder, data: bytes, *,
+          final: bool = False) -> bytes:
+    """UTF-16 bytes as UTF-8 (so that line ends are single bytes for the line scan)."""
+    try:
+        return decoder.decode(data, final=final).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(path, f"not valid UTF-16 text ({exc.reason})") from None
+
+
+class _Gunzip:
+    """Streams the members of a gzip file (concatenated members too, as the reader accepts),
+    verifying each one's checksum and length; output comes in pieces of at most
+    ``HASH_CHUNK`` bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.inflate = zlib.decompressobj(wbits=31)
+        self.carry = b""
+
+    def _corrupt(self, problem: str) -> InputFileError:
+        return InputFileError(self.path, f"gzip data is corrupt ({problem})")
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        data = self.carry + data
+        self.carry = b""
+        while True:
+            if self.inflate.eof:
+                if len(data) < 2:
+                    self.carry = data  # a next member's magic may be cut by the chunk
+                    return
+                if data[:2] != b"\x1f\x8b":
+                    raise self._corrupt("data after the end of the gzip stream")
+                self.inflate = zlib.decompressobj(wbits=31)
+            try:
+                out = self.inflate.decompress(data, HASH_CHUNK)
+            except zlib.error as exc:
+                raise self._corrupt(str(exc)) from None
+            if out:
+                yield out
+            if self.inflate.eof:
+                data = self.inflate.unused_data
+                continue
+            data = self.inflate.unconsumed_tail
+            if not data and len(out) < HASH_CHUNK:
+                return  # all output of the input so far is out: needs more input
+
+    def close(self) -> None:
+        if self.carry or not self.inflate.eof:
+            raise self._corrupt(GZIP_CUT_SHORT)
+
+
+class _LineScan:
+    """Streams a text file's bytes looking for the first physical line longer than the CSV
+    reader's limit (raised, naming the line) and for a blank line followed by more text.
+    Line ends are LF, CR LF or a lone CR; work per chunk is vectorised (NumPy, bytes.count)."""
+
+    LIMIT = validate.MAX_LINE_BYTES
+    BLANKS = (b"\n\n", b"\r\r", b"\n\r")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ends = 0  # line ends before the current chunk
+        self.run = 0  # bytes of the unfinished line at the end of the chunks seen
+        self.last = b""  # last byte seen
+        self.blank = False  # a blank line with text after it
+        self.blank_pending = False  # a blank line, text after it not seen yet
+        self.soh_line: int | None = None
+        self.text_lines = 0  # line number of the last line holding text so far
+
+    @staticmethod
+    def _ends(seg: bytes) -> int:
+        return seg.count(b"\n") + seg.count(b"\r") - seg.count(b"\r\n")
+
+    def _too_long(self, line: int) -> InputFileError:
+        return InputFileError(
+            self.path, f"line is longer than {self.LIMIT:,} bytes: not line-delimited text "
+            "there (binary data, or line ends missing)", line=line)
+
+    def feed(self, chunk: bytes) -> None:
+        arr = np.frombuffer(chunk, dtype=np.uint8)
+        is_end = (arr == 10) | (arr == 13)
+        idx = np.flatnonzero(is_end)
+        joined = self.last == b"\r" and chunk[:1] == b"\n"  # a CR LF cut by the chunk
+        if not self.blank:
+            self._look_for_blank(chunk, is_end)
+        if self.soh_line is None and (k := chunk.find(b"\x01")) >= 0:
+            self.soh_line = self.ends + self._ends(chunk[:k]) - joined + 1
+        if not bool(is_end.all()):
+            last = len(chunk) - 1 - int(np.argmax(~is_end[::-1]))  # last byte of text
+            self.text_lines = self.ends + self._ends(chunk[:last]) - joined + 1
+        if idx.size == 0:
+            self.run += len(chunk)
+        else:
+            if self.run + int(idx[0]) > self.LIMIT:
+                raise self._too_long(self.ends + 1)
+            gaps = np.diff(idx) - 1
+            if gaps.size and int(gaps.max()) > self.LIMIT:
+                j = int(gaps.argmax())
+                before = self._ends(chunk[: int(idx[j]) + 1]) - joined
+                raise self._too_long(self.ends + before + 1)
+            self.ends += self._ends(chunk) - joined
+            self.run = len(chunk) - int(idx[-1]) - 1
+        if self.run > self.LIMIT:
+            raise self._too_long(self.ends + 1)
+        self.last = chunk[-1:]
+
+    def _look_for_blank(self, chunk: bytes, is_end: np.ndarray) -> None:
+        if self.blank_pending and not bool(is_end.all()):
+            self.blank = True
+            return
+        seg = self.last + chunk
+        found = [i for i in (seg.find(b) for b in self.BLANKS) if i >= 0]
+        if not found:
+            return
+        after = min(found) + 2 - len(self.last)  # first byte after the blank line's end
+        if after < len(chunk) and not bool(is_end[max(after, 0):].all()):
+            self.blank = True
+        else:
+            self.blank_pending = True
 
 
 def _suffix(path: Path) -> str:
@@ -102,7 +263,11 @@ def land_file(lake: Lake, path: Path, *, fmt: str = "auto", mapping: Path | None
     step("detecting format")
     spec = detect(path, fmt, mapping)
     step("hashing")
-    sha, size = sha256_file(path)
+    scan = scan_file(path, spec.sniff)
+    sha, size = scan.sha256, scan.size
+    if spec.delimiter is None and scan.soh_line is not None:
+        raise InputFileError(path, "control character U+0001 in a whitespace-separated log",
+                             line=scan.soh_line)
     prior = lake.manifest_entry(sha)
     if prior:
         return prior
@@ -116,15 +281,18 @@ def land_file(lake: Lake, path: Path, *, fmt: str = "auto", mapping: Path | None
         "mapping_yaml": mapping.read_text(encoding="utf-8") if mapping else None,
         "size_bytes": size, "ingest_date": ingest_date, "landed_at": now().isoformat(),
         "raw_rel": raw_rel, "raw_uri": raw_uri, "status": "landed",
+        "blank_lines": scan.blank_lines, "lines": scan.text_lines,
     }
     lake.write_manifest_entry(sha, entry)
     return entry
 
 
 def pending_batches(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[dict[str, Any]]:
-    """Landed manifest entries that are not loaded in the warehouse yet (oldest first)."""
+    """Landed manifest entries that are not loaded in the warehouse yet (oldest first);
+    entries found unusable when they were read are left out."""
     loaded = {r[0] for r in con.execute("select batch_id from raw.batches").fetchall()}
-    return [e for e in lake.manifest() if e["batch_id"] not in loaded]
+    return [e for e in lake.manifest()
+            if e["batch_id"] not in loaded and e.get("status") != "unusable"]
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, lake: Lake, path: Path, *, run_id: str,
@@ -155,21 +323,43 @@ def load_landed(con: duckdb.DuckDBPyConnection, lake: Lake, entry: dict[str, Any
         result.rows_in, result.rows_loaded, result.rows_rejected = existing[:3]
         result.lake_parquet_uri, result.dated = existing[3:]
         result.duplicate_skipped = True
+        if entry.get("status") != "loaded":  # a crash came between commit and manifest
+            _mark_loaded(lake, entry, entry.get("run_id") or run_id, entry["format"], result)
         result.seconds = time.perf_counter() - t0
         return result
-    with lake.local_copy(entry["raw_rel"]) as local, _mapping_file(entry) as mapping:
-        spec = detect(local, entry.get("forced_format") or "auto", mapping)
-        result.notes = list(spec.notes)
-        result.dated = "purchase_date" in spec.fields
-        step("reading and validating")
-        read = validate.read_source(con, spec)
-        if read.records + read.structural_rejects == 0:
-            raise InputFileError(entry.get("source_path") or entry["source_file"],
-                                 "file has a header but no data rows")
-        validate.check(con, spec, read)
+    source = entry.get("source_path") or entry["source_file"]
+    with lake.local_copy(entry["raw_rel"]) as local, _mapping_file(entry) as mapping, \
+            _scratch(con) as scratch:
+        try:
+            spec = detect(local, entry.get("forced_format") or "auto", mapping)
+            result.notes = list(spec.notes)
+            result.dated = "purchase_date" in spec.fields
+            step("reading and validating")
+            if spec.sniff.encoding.startswith("utf-16"):
+                # DuckDB's reader knows only little-endian, and no surrogate pairs (emoji)
+                spec = normalised_copy(spec, scratch)
+            blank_lines = bool(entry.get("blank_lines", True))
+            try:
+                read = validate.read_source(con, spec, blank_lines=blank_lines, scratch=scratch)
+            except validate.LineEndsError:
+                result.notes.append("line ends mixed LF, CR LF and CR: read as LF")
+                spec = normalised_copy(spec, scratch, line_ends=True)
+                read = validate.read_source(con, spec, blank_lines=blank_lines, scratch=scratch)
+            if read.records + read.structural_rejects == 0:
+                raise InputFileError(source, "file has a header but no data rows")
+            validate.check(con, spec, read)
+            validate.account_lines(con, spec, read, entry.get("lines"))
+        except (InputFileError, validate.LineEndsError) as exc:
+            # name the user's file, not the lake object; the landed file stays in the lake as
+            # received, marked unusable with the reason, and is not loaded again
+            err = (InputFileError(source, exc.problem, line=exc.line, column=exc.column)
+                   if isinstance(exc, InputFileError) else
+                   InputFileError(source, "cannot be parsed as delimited text (line ends)"))
+            lake.write_manifest_entry(sha, entry | {"status": "unusable", "error": str(err)})
+            raise err from None
         step("loading")
         result.rows_in = read.records + read.structural_rejects
-        _load(con, spec, entry, run_id, result, lake)
+        _load(con, spec, entry, run_id, result, lake, step)
     result.top_rejects = [
         {"column": c, "reason": r, "rows": n}
         for c, r, n in con.execute(
@@ -180,6 +370,18 @@ def load_landed(con: duckdb.DuckDBPyConnection, lake: Lake, entry: dict[str, Any
     validate.cleanup(con)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+@contextmanager
+def _scratch(con: duckdb.DuckDBPyConnection) -> Iterator[Path]:
+    """A private folder for a normalised copy of the file, in the warehouse's spill folder
+    (on the same disk as the data, unlike the system's temporary folder; what a killed run
+    leaves there is removed by ``warehouse.sweep_spill``)."""
+    spill = con.execute("select current_setting('temp_directory')").fetchone()[0] or None
+    if spill:
+        Path(spill).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=spill, prefix="ingest-") as d:
+        yield Path(d)
 
 
 @contextmanager
@@ -226,10 +428,15 @@ def _canonical_select(spec: SourceSpec, sha: str) -> str:
 
 
 def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any],
-          run_id: str, result: BatchResult, lake: Lake) -> None:
+          run_id: str, result: BatchResult, lake: Lake, step: Any) -> None:
+    """One transaction: rows, rejects, lake Parquet and the batch row; the manifest entry is
+    marked loaded only after the commit (a crash before it leaves 'landed', which a re-run
+    repairs)."""
     sha, file_label = entry["batch_id"], entry["source_file"]
     lit = validate.lit
     with transaction(con):
+        if "purchase_id" in spec.fields:
+            _flag_loaded_purchase_ids(con)
         con.execute(
             f"insert into raw.purchases select {_canonical_select(spec, sha)} "  # noqa: S608
             "from _checked where len(_errors) = 0"
@@ -246,6 +453,7 @@ def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any
             [file_label, file_label],
         )
         validate.relabel_rejects(con, sha, validate.error_labels(spec))
+        step("loading: rows inserted, not committed")
         loaded = con.execute(
             "select count(*) from raw.purchases where batch_id = ?", [sha]
         ).fetchone()[0]
@@ -260,8 +468,9 @@ def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any
         result.rows_loaded, result.rows_rejected = loaded, rejected
         validated_rel = Lake.validated_rel(spec.format, entry["ingest_date"], sha)
         result.lake_parquet_uri = _write_parquet(con, lake, validated_rel, "raw.purchases", sha)
-        rejects_uri = _write_parquet(con, lake, Lake.rejects_rel(spec.format, entry["ingest_date"],
-                                                                 sha), "raw.rejects", sha)
+        _write_parquet(con, lake, Lake.rejects_rel(spec.format, entry["ingest_date"], sha),
+                       "raw.rejects", sha)
+        step("loading: lake files written, not committed")
         con.execute(
             "insert into raw.batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [sha, run_id, entry.get("source_path") or file_label, spec.format, spec.variant,
@@ -269,18 +478,45 @@ def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any
              "purchase_date" in spec.fields, entry.get("raw_uri"), result.lake_parquet_uri,
              now(), None],
         )
-        lake.write_manifest_entry(sha, entry | {
-            "status": "loaded", "run_id": run_id, "validated_uri": result.lake_parquet_uri,
-            "rejects_uri": rejects_uri,
-            "rows_in": result.rows_in, "rows_loaded": loaded, "rows_rejected": rejected,
-        })
+    step("loading: committed")
+    _mark_loaded(lake, entry, run_id, spec.format, result)
+
+
+def _mark_loaded(lake: Lake, entry: dict[str, Any], run_id: str, fmt: str,
+                 result: BatchResult) -> None:
+    """Record in the batch's manifest entry that it is in the warehouse, with its counts."""
+    lake.write_manifest_entry(entry["batch_id"], entry | {
+        "status": "loaded", "run_id": run_id, "validated_uri": result.lake_parquet_uri,
+        "rejects_uri": lake.uri(Lake.rejects_rel(fmt, entry["ingest_date"], entry["batch_id"])),
+        "rows_in": result.rows_in, "rows_loaded": result.rows_loaded,
+        "rows_rejected": result.rows_rejected,
+    })
+
+
+def _flag_loaded_purchase_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """Reject rows whose purchase id another batch already loaded: a re-exported file that
+    overlaps an earlier one adds only its new purchases."""
+    con.execute(
+        """
+        update _checked set _errors = list_append(_errors, struct_pack(
+            c := 'purchase_id',
+            r := 'purchase id already loaded (batch ' || left(d.batch_id, 12) || ', line '
+                 || d.source_line || ')'))
+        from (select purchase_id, arg_min(batch_id, source_line) as batch_id,
+                     min(source_line) as source_line
+              from raw.purchases
+              where purchase_id in (select purchase_id from _checked)
+              group by purchase_id) as d
+        where _checked.purchase_id = d.purchase_id
+        """
+    )
 
 
 def _write_parquet(con: duckdb.DuckDBPyConnection, lake: Lake, rel: str, table: str,
                    sha: str) -> str:
     """The batch's rows of ``table`` as Parquet in the lake (atomic; overwritten on redo)."""
     query = f"select * from {table} where batch_id = {validate.lit(sha)}"  # noqa: S608
-    with tempfile.TemporaryDirectory(dir=lake.root if lake.local else None) as d:
-        tmp = Path(d) / "batch.parquet"
+    with lake.temp_dir() as d:
+        tmp = d / "batch.parquet"
         con.execute(f"copy ({query}) to {validate.lit(str(tmp))} (format parquet, compression zstd)")
         return lake.move_in(tmp, rel)

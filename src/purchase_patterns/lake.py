@@ -7,17 +7,21 @@ through fsspec)::
     validated/source=<format>/ingest_date=<YYYY-MM-DD>/<sha256>.parquet
     rejects/source=<format>/ingest_date=<YYYY-MM-DD>/<sha256>.parquet   quarantined rows
     _manifest/<sha256>.json        one entry per batch
+    _tmp/<host>-<pid>-<random>     work in progress (local lake); renamed into place
 
 Object names are built only from the content hash and the detected format, never from the
-user's file name, so a name such as ``../../etc/passwd`` cannot reach outside the lake.
-Writes are atomic: a local file is written under a temporary name and renamed; a GCS object
-appears only when its upload completes.
+user's file name, so a name such as ``../../etc/passwd`` cannot reach outside the lake (and a
+relative path with ``..`` is refused). Writes are atomic: a local file is written under
+``_tmp/`` and renamed; a GCS object appears only when its upload completes. What a killed
+process left in ``_tmp/`` is removed by :meth:`Lake.sweep`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -26,6 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
+
+from .errors import PurchasePatternsError
+from .warehouse import process_alive
+
+TMP = "_tmp"
+
+
+class LakePathError(PurchasePatternsError, ValueError):
+    """A lake path that would lead outside the lake."""
 
 
 class Lake:
@@ -38,9 +51,50 @@ class Lake:
     # -- paths ----------------------------------------------------------------------------
     def _full(self, rel: str) -> str:
         rel = rel.lstrip("/")
-        if ".." in Path(rel).parts:
-            raise ValueError(f"lake path escapes the lake: {rel}")
+        if ".." in Path(rel).parts or ".." in rel.split("\\"):
+            raise LakePathError(f"lake path escapes the lake: {rel}")
         return f"{self.root}/{rel}"
+
+    def _tmp(self) -> str:
+        """A fresh work-in-progress path under ``_tmp/`` (local lake), named after its owner."""
+        folder = f"{self.root}/{TMP}"
+        os.makedirs(folder, exist_ok=True)
+        return f"{folder}/{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+
+    @contextmanager
+    def temp_dir(self) -> Iterator[Path]:
+        """A scratch folder for files to :meth:`move_in`: under ``_tmp/`` for a local lake (so
+        the move is a rename), the system's temporary folder otherwise."""
+        if not self.local:
+            with tempfile.TemporaryDirectory() as d:
+                yield Path(d)
+            return
+        path = Path(self._tmp())
+        path.mkdir()
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def sweep(self) -> int:
+        """Remove work in progress that processes on this host left when they were killed;
+        returns how many entries went."""
+        if not self.local:
+            return 0
+        folder = Path(self.root) / TMP
+        if not folder.is_dir():
+            return 0
+        host, removed = socket.gethostname(), 0
+        for entry in folder.iterdir():
+            owner, _, rest = entry.name.rpartition("-")[0].rpartition("-")
+            if owner != host or not rest.isdigit() or process_alive(int(rest)):
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     def uri(self, rel: str) -> str:
         full = self._full(rel)
@@ -68,7 +122,7 @@ class Lake:
         parent = dest.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
         if self.local:
-            tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
+            tmp = self._tmp()
             self.fs.put_file(str(local_path), tmp)
             os.replace(tmp, dest)
         else:
@@ -104,7 +158,7 @@ class Lake:
         self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
         data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
         if self.local:
-            tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
+            tmp = self._tmp()
             with self.fs.open(tmp, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, dest)

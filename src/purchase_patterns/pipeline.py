@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from .errors import (
     PurchasePatternsError,
     UsageError,
 )
+from .faults import checkpoint
 from .ingest import BatchResult, expand_inputs, ingest_file
 from .lake import Lake
 from .settings import Settings
@@ -54,9 +56,19 @@ class RunSummary:
     stages: list[StageRecord] = field(default_factory=list)
     exit_code: int = EXIT_OK
     errors: list[str] = field(default_factory=list)
+    #: tracebacks of the errors that were reported rather than raised (shown with --debug)
+    tracebacks: list[str] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["tracebacks"]
+        return out
+
+    def failed(self, exc: PurchasePatternsError) -> None:
+        """Record an error that stops one file, not the run."""
+        self.errors.append(str(exc))
+        self.tracebacks.append(traceback.format_exc())
+        self.exit_code = max(self.exit_code, exc.exit_code)
 
     def stage(self, name: str, status: str, reason: str = "", seconds: float = 0.0,
               **detail: Any) -> StageRecord:
@@ -105,12 +117,14 @@ def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
     t0 = time.perf_counter()
     files = expand_inputs(inputs)
     lake = Lake(settings.lake)
+    lake.sweep()
     results: list[BatchResult] = []
     con = warehouse.connect(settings)
     try:
         warehouse.start_run(con, summary.run_id, summary.command)
         for i, path in enumerate(files):
             def step(msg: str, _i: int = i, _p: Path = path) -> None:
+                checkpoint(settings, f"ingest:{_p.name}:{msg}", summary.run_id)
                 progress(f"{_p.name}: {msg}", _i / max(len(files), 1))
 
             try:
@@ -118,8 +132,7 @@ def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
                                   mapping=mapping, on_step=step)
             except PurchasePatternsError as exc:
                 res = BatchResult(file=str(path), error=str(exc))
-                summary.errors.append(str(exc))
-                summary.exit_code = max(summary.exit_code, exc.exit_code)
+                summary.failed(exc)
             results.append(res)
             summary.inputs.append(res.as_dict())
         progress("ingest done", 1.0)
@@ -143,6 +156,7 @@ def land_inputs(settings: Settings, inputs: list[Path], *, fmt: str = "auto",
     from .ingest import land_file
 
     lake = Lake(settings.lake)
+    lake.sweep()
     return [land_file(lake, p, fmt=fmt, mapping=mapping) for p in expand_inputs(inputs)]
 
 
@@ -154,17 +168,20 @@ def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
     started = warehouse.now()
     t0 = time.perf_counter()
     lake = Lake(settings.lake)
+    lake.sweep()
     con = warehouse.connect(settings)
     results: list[BatchResult] = []
     try:
         warehouse.start_run(con, summary.run_id, summary.command)
         for entry in pending_batches(con, lake):
+            def step(msg: str, _name: str = entry.get("source_file", "?")) -> None:
+                checkpoint(settings, f"load:{_name}:{msg}", summary.run_id)
+
             try:
-                res = load_landed(con, lake, entry, run_id=summary.run_id)
+                res = load_landed(con, lake, entry, run_id=summary.run_id, on_step=step)
             except PurchasePatternsError as exc:
                 res = BatchResult(file=entry.get("source_file", "?"), error=str(exc))
-                summary.errors.append(str(exc))
-                summary.exit_code = max(summary.exit_code, exc.exit_code)
+                summary.failed(exc)
             results.append(res)
             summary.inputs.append(res.as_dict())
         loaded = sum(r.rows_loaded for r in results)
@@ -177,11 +194,12 @@ def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
     return results
 
 
-def finish(settings: Settings, summary: RunSummary) -> None:
-    """Record the run's outcome in ``meta.runs``."""
+def finish(settings: Settings, summary: RunSummary, path: Path | None = None) -> None:
+    """Record the run's outcome in ``meta.runs`` of the working warehouse (or of the
+    warehouse file ``path``, e.g. the copy being published)."""
     status = {EXIT_OK: "succeeded", EXIT_DATA_QUALITY: "failed_quality",
               EXIT_BAD_INPUT: "failed_input"}.get(summary.exit_code, "failed")
-    con = warehouse.connect(settings)
+    con = warehouse.connect(settings, path=path)
     try:
         warehouse.start_run(con, summary.run_id, summary.command)
         warehouse.finish_run(con, summary.run_id, status, summary.exit_code, summary.as_dict())
@@ -189,14 +207,44 @@ def finish(settings: Settings, summary: RunSummary) -> None:
         con.close()
 
 
+def _register(settings: Settings, summary: RunSummary) -> None:
+    """Record the run as 'running' before it does anything, so that a crash at any point
+    shows in the run log (the next run marks it 'interrupted')."""
+    con = warehouse.connect(settings)
+    try:
+        warehouse.start_run(con, summary.run_id, summary.command)
+    finally:
+        con.close()
+
+
+def _run_stage(settings: Settings, summary: RunSummary, name: str, fn: Callable[..., Any],
+               progress: Progress) -> None:
+    checkpoint(settings, f"stage:{name}:start", summary.run_id)
+    fn(settings, summary, progress)
+    checkpoint(settings, f"stage:{name}:end", summary.run_id)
+
+
+def _conclude(settings: Settings, summary: RunSummary, progress: Progress) -> None:
+    """Publish, then record the outcome. The published copy gets the outcome written into it
+    before it is swapped in; the working warehouse gets it last, so a run killed anywhere
+    before its end stays 'running' there and the next run marks it 'interrupted'."""
+    publish_stage(settings, summary, progress)
+    finish(settings, summary)
+    checkpoint(settings, "run:end", summary.run_id)
+
+
 def run_pipeline(settings: Settings, inputs: list[Path] | None, *, fmt: str = "auto",
                  mapping: Path | None = None, progress: Progress = _noop,
                  command: str = "run") -> RunSummary:
     """The main job: ingest → transform → (analytics stages as they land)."""
     summary = new_summary(settings, command)
+    _register(settings, summary)
+    checkpoint(settings, "run:start", summary.run_id)
     if not inputs:
         inputs = [demo_input(settings, progress)]
+    checkpoint(settings, "stage:ingest:start", summary.run_id)
     ingest_stage(settings, summary, inputs, fmt=fmt, mapping=mapping, progress=progress)
+    checkpoint(settings, "stage:ingest:end", summary.run_id)
     if summary.exit_code == EXIT_BAD_INPUT and not any(
         r.get("rows_loaded") for r in summary.inputs
     ):
@@ -208,11 +256,8 @@ def run_pipeline(settings: Settings, inputs: list[Path] | None, *, fmt: str = "a
         if summary.exit_code == EXIT_DATA_QUALITY:
             summary.stage(name, "skipped", "an earlier stage failed a data-quality check")
             continue
-        fn(settings, summary, progress)
-    # The run's outcome is recorded before publishing, so the published copy shows it.
-    finish(settings, summary)
-    publish_stage(settings, summary, progress)
-    finish(settings, summary)
+        _run_stage(settings, summary, name, fn, progress)
+    _conclude(settings, summary, progress)
     return summary
 
 
@@ -227,21 +272,16 @@ def run_stages(settings: Settings, names: list[str], *, command: str,
     if not settings.warehouse_path.exists():
         raise UsageError(f"{settings.warehouse_path}: no warehouse yet; run "
                          "'purchase-patterns run' or 'ingest' first")
-    con = warehouse.connect(settings)
-    try:
-        warehouse.start_run(con, summary.run_id, command)
-    finally:
-        con.close()
+    _register(settings, summary)
+    checkpoint(settings, "run:start", summary.run_id)
     for name, fn in DOWNSTREAM:
         if name not in names:
             continue
         if summary.exit_code == EXIT_DATA_QUALITY:
             summary.stage(name, "skipped", "an earlier stage failed a data-quality check")
             continue
-        fn(settings, summary, progress)
-    finish(settings, summary)
-    publish_stage(settings, summary, progress)
-    finish(settings, summary)
+        _run_stage(settings, summary, name, fn, progress)
+    _conclude(settings, summary, progress)
     return summary
 
 
@@ -278,10 +318,12 @@ def transform_stage(settings: Settings, summary: RunSummary, progress: Progress 
     started = warehouse.now()
     t0 = time.perf_counter()
     result = run_transform(settings, summary.run_id, dated=data_is_dated(settings))
+    checkpoint(settings, "transform:dbt-built", summary.run_id)
     report = settings.reports_dir / summary.run_id / "data_quality.html"
     con = warehouse.connect(settings)
     try:
         write_quality_results(con, summary.run_id, summary.inputs, result)
+        checkpoint(settings, "transform:quality-written", summary.run_id)
         write_quality_report(con, summary.run_id, report.parent)
         failed = blocking_checks(con, summary.run_id)
         ok = result.success and not failed
@@ -316,7 +358,7 @@ def predict_stage(settings: Settings, summary: RunSummary, progress: Progress = 
 
 def publish_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
     """Publish the finished warehouse for readers (see ``publish.py``)."""
-    from .publish import publish
+    from .publish import copy_path, publish
 
     if summary.exit_code != EXIT_OK:
         summary.stage("publish", "skipped", "the run did not succeed; the previous "
@@ -324,8 +366,14 @@ def publish_stage(settings: Settings, summary: RunSummary, progress: Progress = 
         return
     progress("publishing", None)
     t0 = time.perf_counter()
-    path = publish(settings, summary.run_id)
-    summary.stage("publish", "ran", seconds=time.perf_counter() - t0, path=str(path))
+    record = summary.stage("publish", "ran", path=str(copy_path(settings, summary.run_id)))
+
+    def record_outcome(copy: Path) -> None:
+        record.seconds = round(time.perf_counter() - t0, 3)
+        finish(settings, summary, path=copy)
+
+    publish(settings, summary.run_id, finalise=record_outcome)
+    record.seconds = round(time.perf_counter() - t0, 3)
 
 
 #: Stages after ingest, in order; each is ``fn(settings, summary, progress)``.

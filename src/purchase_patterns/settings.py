@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     dbt_project_dir: Path | None = None
     gcp: GcpSettings = GcpSettings()
     models: ModelSettings = ModelSettings()
+    #: crash testing (see ``faults.py``): file to which every checkpoint reached is appended
+    checkpoint_file: Path | None = None
+    #: crash testing: checkpoint name (wildcards allowed) at which the run pauses, to be killed
+    pause_at: str | None = None
+    pause_seconds: float = Field(120.0, ge=0)
 
     @field_validator("home", mode="before")
     @classmethod

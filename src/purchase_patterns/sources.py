@@ -12,6 +12,7 @@ it; the validator (``validate.py``) turns that into one SQL pass in DuckDB.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import gzip
 import re
 import zlib
@@ -28,6 +29,7 @@ Format = Literal["kaggle", "cdnow", "mapped", "parquet"]
 FORMATS: tuple[str, ...] = ("auto", "kaggle", "cdnow", "mapped")
 
 SNIFF_BYTES = 64 * 1024
+GZIP_CUT_SHORT = "unexpected end of data: the file is cut short"
 
 
 def normalise(name: str) -> str:
@@ -74,13 +76,17 @@ class Sniff:
 
     path: Path
     compression: Literal["none", "gzip"]
-    encoding: Literal["utf-8", "utf-16", "latin-1"]
+    #: ``utf-16`` is little-endian; UTF-16 text is transcoded to UTF-8 before reading
+    encoding: Literal["utf-8", "utf-16", "utf-16-be", "latin-1"]
     bom: bool
     is_parquet: bool
     first_line: str
     sample_lines: list[str]
     #: True when the sample holds the whole file
     complete: bool = False
+    #: 1-based physical line of the first non-blank line (the header, when there is one);
+    #: blank lines before it are skipped by the readers
+    header_line: int = 1
 
 
 @dataclass
@@ -119,6 +125,9 @@ def sniff(path: Path) -> Sniff:
         raise InputFileError(path, "file does not exist")
     if path.is_dir():
         raise InputFileError(path, "is a directory, not a file")
+    if not path.is_file():
+        # a FIFO or device would block or never end: only regular files are read
+        raise InputFileError(path, "not a regular file (a pipe, socket or device)")
     try:
         with path.open("rb") as fh:
             head = fh.read(SNIFF_BYTES)
@@ -132,7 +141,9 @@ def sniff(path: Path) -> Sniff:
         try:
             with gzip.open(path, "rb") as gz:
                 head = gz.read(SNIFF_BYTES)
-        except (OSError, EOFError, zlib.error) as exc:
+        except EOFError:
+            raise InputFileError(path, f"gzip data is corrupt ({GZIP_CUT_SHORT})") from None
+        except (OSError, zlib.error) as exc:
             raise InputFileError(path, f"gzip data is corrupt ({exc})") from None
         if not head:
             raise InputFileError(path, "file is empty (gzip holds no data)")
@@ -140,19 +151,19 @@ def sniff(path: Path) -> Sniff:
         return Sniff(path, compression, "utf-8", False, True, "", [])
 
     bom = False
-    encoding: Literal["utf-8", "utf-16", "latin-1"]
+    encoding: Literal["utf-8", "utf-16", "utf-16-be", "latin-1"]
     if head.startswith(codecs.BOM_UTF8):
         encoding, bom, text_bytes = "utf-8", True, head[3:]
-    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding, bom = "utf-16", True
-        text_bytes = head
+    elif head.startswith(codecs.BOM_UTF16_LE):
+        encoding, bom, text_bytes = "utf-16", True, head[2:]
+    elif head.startswith(codecs.BOM_UTF16_BE):
+        encoding, bom, text_bytes = "utf-16-be", True, head[2:]
     else:
-        encoding, text_bytes = "utf-8", head
-    if encoding == "utf-16":
-        text = head.decode("utf-16", errors="replace")
+        encoding, text_bytes = _utf16_without_bom(head) or "utf-8", head
+    if encoding in ("utf-16", "utf-16-be"):
+        codec = "utf-16-le" if encoding == "utf-16" else "utf-16-be"
+        text = text_bytes[: len(text_bytes) // 2 * 2].decode(codec, errors="replace")
     else:
-        if b"\x00" in text_bytes:
-            raise InputFileError(path, "not delimited text (binary content)")
         try:
             # the sample may cut a multi-byte character at its end
             text = codecs.getincrementaldecoder("utf-8")().decode(text_bytes, final=False)
@@ -165,11 +176,26 @@ def sniff(path: Path) -> Sniff:
     complete = len(head) < SNIFF_BYTES
     if not complete and len(lines) > 1:
         lines = lines[:-1]  # last line may be cut by the sample
+    header_line = next((i + 1 for i, ln in enumerate(lines) if ln.strip()), 0)
     lines = [ln for ln in lines if ln.strip()]
     if not lines:
         raise InputFileError(path, "file holds no data (only blank lines)")
     return Sniff(path, compression, encoding, bom, False, lines[0].lstrip("\ufeff"), lines[:50],
-                 complete)
+                 complete, header_line)
+
+
+def _utf16_without_bom(head: bytes) -> Literal["utf-16", "utf-16-be"] | None:
+    """UTF-16 text without a byte-order mark: mostly-ASCII text has a NUL in every second
+    byte (odd positions for little-endian, even for big-endian)."""
+    sample = head[:4096]
+    if len(sample) < 4 or b"\x00" not in sample:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) >= 0.9 * len(odd) and even.count(0) <= 0.1 * len(even):
+        return "utf-16"
+    if even.count(0) >= 0.9 * len(even) and odd.count(0) <= 0.1 * len(odd):
+        return "utf-16-be"
+    return None
 
 
 def _looks_binary(text: str) -> bool:
@@ -178,6 +204,53 @@ def _looks_binary(text: str) -> bool:
         return False
     bad = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\r\n\t") or ch == "\ufffd")
     return bad / len(sample) > 0.05
+
+
+def normalised_copy(spec: SourceSpec, folder: Path, *, line_ends: bool = False) -> SourceSpec:
+    """A copy of ``spec``'s file that DuckDB's CSV reader accepts, and the spec that reads it.
+
+    The copy is uncompressed; UTF-16 text becomes UTF-8 (the reader knows only little-endian
+    UTF-16, and no surrogate pairs such as emoji); other text keeps its bytes (so invalid
+    bytes are still reported row by row). With ``line_ends`` every CR LF and lone CR becomes
+    LF, for files that mix line-end styles (the reader's strict mode stops at the first
+    change of style); a CR LF or CR inside a quoted value then becomes LF too. Lines keep
+    their numbers. Streams in chunks.
+    """
+    sn = spec.sniff
+    dest = folder / f"normalised-{len(list(folder.iterdir()))}.csv"
+    utf16 = sn.encoding in ("utf-16", "utf-16-be")
+    opener = gzip.open if sn.compression == "gzip" else open
+    with opener(spec.path, "rb") as src, dest.open("wb") as out:
+        if utf16:
+            codec = "utf-16-le" if sn.encoding == "utf-16" else "utf-16-be"
+            decoder = codecs.getincrementaldecoder(codec)()
+            first, held = True, ""
+            try:
+                while chunk := src.read(SNIFF_BYTES * 16):
+                    text = held + decoder.decode(chunk)
+                    if first:
+                        text, first = text.lstrip("\ufeff"), False
+                    text, held = (text[:-1], "\r") if text.endswith("\r") else (text, "")
+                    out.write((_lf(text) if line_ends else text).encode("utf-8"))
+                rest = held + decoder.decode(b"", final=True)
+                out.write((_lf(rest) if line_ends else rest).encode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise InputFileError(spec.path, f"not valid UTF-16 text ({exc.reason})") from None
+        else:
+            held_b = b""
+            while chunk := src.read(SNIFF_BYTES * 16):
+                data = held_b + chunk
+                data, held_b = (data[:-1], b"\r") if data.endswith(b"\r") else (data, b"")
+                out.write(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                          if line_ends else data)
+            out.write(held_b.replace(b"\r", b"\n") if line_ends else held_b)
+    sniffed = dataclasses.replace(sn, path=dest, compression="none", bom=False,
+                                  encoding="utf-8" if utf16 else sn.encoding)
+    return dataclasses.replace(spec, path=dest, sniff=sniffed)
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 # --------------------------------------------------------------------------------------------

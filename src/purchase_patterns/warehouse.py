@@ -10,9 +10,11 @@ Tables written here (dbt owns everything else):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,14 +66,25 @@ class WarehouseBusyError(PurchasePatternsError):
 
 def connect(settings: Settings, *, read_only: bool = False,
             path: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file with the configured memory limit, threads and spill folder."""
+    """Open the warehouse file with the configured memory limit, threads and spill folder.
+
+    Spill files: DuckDB deletes every ``duckdb_temp_*`` file of its spill folder when an
+    instance that spilled closes, and names them without an owner, so instances must not
+    share one. The (single) writer uses ``<home>/.tmp``; readers use
+    ``<home>/.tmp/reader-<pid>-<file>``, one per process and database file: within a process
+    DuckDB shares one instance per file, and refuses a second connection to it with another
+    configuration, so the folder must be the same for every connection to that file."""
     path = path or settings.warehouse_path
     path.parent.mkdir(parents=True, exist_ok=True)
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    spill = settings.tmp_dir
+    if read_only:
+        file_key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+        spill = spill / f"reader-{os.getpid()}-{file_key}"
     config = {
         "memory_limit": settings.duckdb_memory_limit,
         "threads": settings.duckdb_threads,
-        "temp_directory": str(settings.tmp_dir),
+        "temp_directory": str(spill),
         "preserve_insertion_order": True,
     }
     try:
@@ -87,9 +100,29 @@ def connect(settings: Settings, *, read_only: bool = False,
         raise
     con.execute("set enable_progress_bar = false")
     if not read_only:
+        if path == settings.warehouse_path:
+            sweep_spill(settings)
         for stmt in DDL:
             con.execute(stmt)
     return con
+
+
+def sweep_spill(settings: Settings) -> None:
+    """Remove what killed processes left in the spill folder. Called by the writer once it
+    holds the warehouse's lock, so no other writer can be using ``duckdb_temp_*`` files or
+    ``ingest-*`` scratch folders; reader folders go only when their process is gone."""
+    for entry in settings.tmp_dir.iterdir():
+        name = entry.name
+        if name.startswith("reader-"):
+            pid = name.split("-")[1]
+            if pid.isdigit() and process_alive(int(pid)):
+                continue
+        elif not name.startswith(("duckdb_temp_", "ingest-")):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -114,7 +147,7 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, command: str) -> None
         "select run_id, pid from meta.runs where status = 'running' and host = ? and run_id <> ?",
         [host, run_id],
     ).fetchall():
-        if pid is None or not _alive(pid):
+        if pid is None or not process_alive(pid):
             con.execute("update meta.runs set status = 'interrupted' where run_id = ?", [other])
     con.execute(
         "insert into meta.runs (run_id, command, started_at, status, pid, host) "
@@ -123,7 +156,8 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, command: str) -> None
     )
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
