@@ -1,19 +1,22 @@
 """The stages wired in one place. The CLI and the Airflow DAGs both call these functions.
 
-Each stage records itself in ``meta.run_log``; :class:`RunSummary` is what ``--json`` prints.
+Each stage records itself in ``meta.run_log`` (``runlog.py``, through a ``DataStore``, so on
+DuckDB and on BigQuery alike); :class:`RunSummary` is what ``--json`` prints.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import warehouse
+from . import runlog, warehouse
+from .datastore import DataStore, DuckDBStore, store
 from .errors import (
     EXIT_BAD_INPUT,
     EXIT_DATA_QUALITY,
@@ -21,8 +24,8 @@ from .errors import (
     PurchasePatternsError,
     UsageError,
 )
-from .ingest import BatchResult, expand_inputs, ingest_file
-from .lake import Lake
+from .ingest import BatchResult, BatchTarget, DuckDBBatches, expand_inputs, ingest_file
+from .lake import open_lake
 from .settings import Settings
 
 Progress = Callable[[str, float | None], None]
@@ -75,10 +78,42 @@ def new_summary(settings: Settings, command: str, run_id: str | None = None) -> 
         command=command,
         home=str(settings.home),
         target=settings.target,
-        warehouse=str(settings.warehouse_path),
+        warehouse=settings.warehouse_uri,
         lake=settings.lake,
         reports=str(settings.reports_dir),
     )
+
+
+@contextmanager
+def _loader(settings: Settings) -> Iterator[tuple[Any, BatchTarget, DataStore]]:
+    """``(con, target, store)`` for loading: the DuckDB connection files are validated in,
+    where checked batches go, and the store the run log is written to. On DuckDB all three
+    are the warehouse; on BigQuery ``con`` is a scratch database."""
+    if settings.target == "bigquery":
+        from .bigquery import open_bigquery_store
+        from .bigquery_load import BigQueryBatches
+
+        bq = open_bigquery_store(settings)
+        con = warehouse.scratch(settings)
+        try:
+            yield con, BigQueryBatches(bq), bq
+        finally:
+            con.close()
+            bq.close()
+        return
+    con = warehouse.connect(settings)
+    try:
+        yield con, DuckDBBatches(con), DuckDBStore(con, read_only=False)
+    finally:
+        con.close()
+
+
+def warehouse_exists(settings: Settings) -> bool:
+    """Whether anything was loaded into the configured warehouse yet."""
+    if settings.target == "bigquery":
+        with store(settings, read_only=True) as s:
+            return s.has_table("raw", "batches")
+    return settings.warehouse_path.exists()
 
 
 # -- stages -------------------------------------------------------------------------------------
@@ -104,18 +139,17 @@ def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
     started = warehouse.now()
     t0 = time.perf_counter()
     files = expand_inputs(inputs)
-    lake = Lake(settings.lake)
+    lake = open_lake(settings)
     results: list[BatchResult] = []
-    con = warehouse.connect(settings)
-    try:
-        warehouse.start_run(con, summary.run_id, summary.command)
+    with _loader(settings) as (con, target, log):
+        runlog.start_run(log, summary.run_id, summary.command)
         for i, path in enumerate(files):
             def step(msg: str, _i: int = i, _p: Path = path) -> None:
                 progress(f"{_p.name}: {msg}", _i / max(len(files), 1))
 
             try:
                 res = ingest_file(con, lake, path, run_id=summary.run_id, fmt=fmt,
-                                  mapping=mapping, on_step=step)
+                                  mapping=mapping, on_step=step, target=target)
             except PurchasePatternsError as exc:
                 res = BatchResult(file=str(path), error=str(exc))
                 summary.errors.append(str(exc))
@@ -125,10 +159,8 @@ def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
         progress("ingest done", 1.0)
         loaded = sum(r.rows_loaded for r in results if not r.duplicate_skipped)
         status = "failed" if all(r.error for r in results) else "ran"
-        warehouse.log_stage(con, summary.run_id, "ingest", status, started, rows=loaded,
-                            detail=f"{len(files)} file(s)")
-    finally:
-        con.close()
+        runlog.log_stage(log, summary.run_id, "ingest", status, started, rows=loaded,
+                         detail=f"{len(files)} file(s)")
     summary.stage("ingest", status, seconds=time.perf_counter() - t0,
                   files=len(files), rows_loaded=loaded)
     return results
@@ -142,7 +174,7 @@ def land_inputs(settings: Settings, inputs: list[Path], *, fmt: str = "auto",
     :class:`~purchase_patterns.errors.InputFileError` naming it."""
     from .ingest import land_file
 
-    lake = Lake(settings.lake)
+    lake = open_lake(settings)
     return [land_file(lake, p, fmt=fmt, mapping=mapping) for p in expand_inputs(inputs)]
 
 
@@ -153,14 +185,13 @@ def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
 
     started = warehouse.now()
     t0 = time.perf_counter()
-    lake = Lake(settings.lake)
-    con = warehouse.connect(settings)
+    lake = open_lake(settings)
     results: list[BatchResult] = []
-    try:
-        warehouse.start_run(con, summary.run_id, summary.command)
-        for entry in pending_batches(con, lake):
+    with _loader(settings) as (con, target, log):
+        runlog.start_run(log, summary.run_id, summary.command)
+        for entry in pending_batches(con, lake, target):
             try:
-                res = load_landed(con, lake, entry, run_id=summary.run_id)
+                res = load_landed(con, lake, entry, run_id=summary.run_id, target=target)
             except PurchasePatternsError as exc:
                 res = BatchResult(file=entry.get("source_file", "?"), error=str(exc))
                 summary.errors.append(str(exc))
@@ -168,10 +199,8 @@ def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
             results.append(res)
             summary.inputs.append(res.as_dict())
         loaded = sum(r.rows_loaded for r in results)
-        warehouse.log_stage(con, summary.run_id, "load", "ran", started, rows=loaded,
-                            detail=f"{len(results)} pending batch(es)")
-    finally:
-        con.close()
+        runlog.log_stage(log, summary.run_id, "load", "ran", started, rows=loaded,
+                         detail=f"{len(results)} pending batch(es)")
     summary.stage("load", "ran", seconds=time.perf_counter() - t0, batches=len(results),
                   rows_loaded=sum(r.rows_loaded for r in results))
     return results
@@ -181,12 +210,9 @@ def finish(settings: Settings, summary: RunSummary) -> None:
     """Record the run's outcome in ``meta.runs``."""
     status = {EXIT_OK: "succeeded", EXIT_DATA_QUALITY: "failed_quality",
               EXIT_BAD_INPUT: "failed_input"}.get(summary.exit_code, "failed")
-    con = warehouse.connect(settings)
-    try:
-        warehouse.start_run(con, summary.run_id, summary.command)
-        warehouse.finish_run(con, summary.run_id, status, summary.exit_code, summary.as_dict())
-    finally:
-        con.close()
+    with store(settings) as s:
+        runlog.start_run(s, summary.run_id, summary.command)
+        runlog.finish_run(s, summary.run_id, status, summary.exit_code, summary.as_dict())
 
 
 def run_pipeline(settings: Settings, inputs: list[Path] | None, *, fmt: str = "auto",
@@ -224,14 +250,11 @@ def run_stages(settings: Settings, names: list[str], *, command: str,
     if unknown:
         raise UsageError(f"unknown stage(s): {', '.join(unknown)}")
     summary = new_summary(settings, command)
-    if not settings.warehouse_path.exists():
-        raise UsageError(f"{settings.warehouse_path}: no warehouse yet; run "
+    if not warehouse_exists(settings):
+        raise UsageError(f"{settings.warehouse_uri}: no warehouse yet; run "
                          "'purchase-patterns run' or 'ingest' first")
-    con = warehouse.connect(settings)
-    try:
-        warehouse.start_run(con, summary.run_id, command)
-    finally:
-        con.close()
+    with store(settings) as s:
+        runlog.start_run(s, summary.run_id, command)
     for name, fn in DOWNSTREAM:
         if name not in names:
             continue
@@ -250,14 +273,10 @@ def downstream_stages() -> list[str]:
 
 
 def data_is_dated(settings: Settings) -> bool:
-    con = warehouse.connect(settings)
-    try:
-        n_dated = con.execute(
-            "select count(*) from raw.purchases where purchase_date is not null"
-        ).fetchone()[0]
-    finally:
-        con.close()
-    return n_dated > 0
+    with store(settings) as s:
+        got = s.query(f"select count(*) as n from {s.relation('raw', 'purchases')} "  # noqa: S608
+                      "where purchase_date is not null")
+    return int(got["n"].iloc[0]) > 0
 
 
 def transform_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
@@ -275,15 +294,12 @@ def transform_stage(settings: Settings, summary: RunSummary, progress: Progress 
     failed = result.failed_checks
     ok = result.success and not failed
     report = settings.reports_dir / summary.run_id / "data_quality.html"
-    con = warehouse.connect(settings)
-    try:
-        write_quality_results(con, summary.run_id, summary.inputs, result)
-        write_quality_report(con, summary.run_id, report.parent)
-        warehouse.log_stage(con, summary.run_id, "transform", "ran" if ok else "failed",
-                            started, rows=len(result.models_built),
-                            detail=f"{len(result.tests)} tests, {len(failed)} failing")
-    finally:
-        con.close()
+    with store(settings) as s:
+        write_quality_results(s, summary.run_id, summary.inputs, result)
+        write_quality_report(s, summary.run_id, report.parent)
+        runlog.log_stage(s, summary.run_id, "transform", "ran" if ok else "failed",
+                         started, rows=len(result.models_built),
+                         detail=f"{len(result.tests)} tests, {len(failed)} failing")
     for name, reason in result.models_skipped:
         summary.stage(f"model:{name}", "skipped", reason)
     summary.stage("transform", "ran" if ok else "failed", seconds=time.perf_counter() - t0,
@@ -307,6 +323,10 @@ def publish_stage(settings: Settings, summary: RunSummary, progress: Progress = 
     if summary.exit_code != EXIT_OK:
         summary.stage("publish", "skipped", "the run did not succeed; the previous "
                       "published warehouse stays in place")
+        return
+    if settings.target == "bigquery":
+        summary.stage("publish", "skipped", "BigQuery: readers query the datasets in place; "
+                      "there is no file to copy")
         return
     progress("publishing", None)
     t0 = time.perf_counter()
