@@ -178,17 +178,25 @@ class BigQueryStore:
             schema=pa.schema(fields))
         self._load(arrow, list(target.schema), target.reference, "WRITE_APPEND")
 
-    def load_uri(self, uri: str, layer: str, table: str) -> int:
-        """Append a Parquet file of the lake to a loader table (explicit schema); returns the
-        rows loaded."""
+    def load_lake_file(self, uri: str, layer: str, table: str) -> None:
+        """Append a Parquet file of the lake (columns in table order) to a loader table with
+        the table's explicit schema.
+
+        The file is loaded from a copy under ``_staging/``: the lake's ``key=value`` folders
+        (``source=kaggle/ingest_date=...``) would be read as extra hive-partition columns by
+        the emulator, and a server-side copy costs nothing on GCS."""
         self._writable()
-        job = self.client.load_table_from_uri(
-            uri, self.table_id(layer, table), timeout=self.timeout, retry=self.retry,
-            job_config=bigquery.LoadJobConfig(source_format="PARQUET",
-                                              schema=table_schema(layer, table),
-                                              write_disposition="WRITE_APPEND"))
-        job.result(timeout=self.timeout, retry=self.retry)
-        return int(job.output_rows or 0)
+        rel = f"_staging/{uuid.uuid4().hex}.parquet"
+        staged = self.lake.copy(uri, rel)
+        try:
+            job = self.client.load_table_from_uri(
+                staged, self.table_id(layer, table), timeout=self.timeout, retry=self.retry,
+                job_config=bigquery.LoadJobConfig(source_format="PARQUET",
+                                                  schema=table_schema(layer, table),
+                                                  write_disposition="WRITE_APPEND"))
+            job.result(timeout=self.timeout, retry=self.retry)
+        finally:
+            self.lake.remove(rel)
 
     def _load(self, arrow: pa.Table, schema: Sequence[bigquery.SchemaField], destination: Any,
               disposition: str) -> None:

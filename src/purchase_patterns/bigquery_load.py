@@ -78,9 +78,9 @@ class BigQueryBatches:
         sha = entry["batch_id"]
         if self.counts(sha) != (0, 0):
             self.discard(sha)  # left by a load that did not finish
-        self.store.load_uri(str(result.lake_parquet_uri), "raw", "purchases")
+        self.store.load_lake_file(str(result.lake_parquet_uri), "raw", "purchases")
         if result.rows_rejected:
-            self.store.load_uri(rejects_uri, "raw", "rejects")
+            self.store.load_lake_file(rejects_uri, "raw", "rejects")
         loaded, rejected = self.counts(sha)
         if (loaded, rejected) != (result.rows_loaded, result.rows_rejected) \
                 or loaded + rejected != result.rows_in:

@@ -104,6 +104,13 @@ class Lake:
             return self.put(local_path, rel)
         return self.uri(rel)
 
+    def copy(self, uri: str, rel: str) -> str:
+        """Copy an object of this lake (by URI) to ``rel`` (server-side on GCS)."""
+        dest = self._full(rel)
+        self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.copy(uri, dest)
+        return self.uri(rel)
+
     def remove(self, rel: str) -> None:
         """Delete a lake object if it exists (temporary staging files only)."""
         full = self._full(rel)

@@ -164,12 +164,21 @@ def _common_args(settings: Settings, project: Path, dated: bool) -> list[str]:
         "--target", settings.target,
         "--target-path", str(base / "target"),
         "--log-path", str(base / "logs"),
-        "--vars", json.dumps({"dated": bool(dated)}),
+        "--vars", json.dumps(_vars(settings, dated)),
         "--log-level", "none",
         "--log-level-file", "info",
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",
     ]
+
+
+def _vars(settings: Settings, dated: bool) -> dict[str, Any]:
+    """dbt vars: ``dated`` (see ``run_transform``) and, for anonymous BigQuery connections
+    (only the emulator takes those), ``bigquery_emulator`` (see ``macros/contracts.sql``)."""
+    out: dict[str, Any] = {"dated": bool(dated)}
+    if settings.target == "bigquery" and settings.gcp.anonymous:
+        out["bigquery_emulator"] = True
+    return out
 
 
 def _invoke(settings: Settings, args: list[str], run_id: str | None = None) -> Any:
