@@ -112,7 +112,9 @@ class BigQueryStore:
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         job = self._run(sql, params)
         rows = job.result(timeout=self.timeout, retry=self.retry)
-        frame = rows.to_dataframe(create_bqstorage_client=False, timeout=self.timeout)
+        arrow = rows.to_arrow(create_bqstorage_client=False)
+        frame = arrow.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(),
+                                              pa.bool_(): pd.BooleanDtype()}.get)
         return _normalise(frame, rows.schema)
 
     def has_table(self, layer: str, table: str) -> bool:
