@@ -149,6 +149,23 @@ class DuckDBStore:
         self.con.close()
 
 
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a query result as plain Python values (NULL → None, numpy scalars → Python),
+    e.g. for JSON."""
+    out = []
+    for row in frame.to_dict("records"):
+        out.append({k: None if _is_missing(v) else v.item() if hasattr(v, "item")
+                    and not isinstance(v, (str, bytes)) else v for k, v in row.items()})
+    return out
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists and arrays are values
+        return False
+
+
 def as_store(target: DataStore | duckdb.DuckDBPyConnection) -> DataStore:
     """A :class:`DataStore` for a store or an open DuckDB warehouse connection (which the
     store then shares: closing the connection is the caller's business)."""

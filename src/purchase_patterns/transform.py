@@ -34,7 +34,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .datastore import DataStore, as_store
+from .datastore import DataStore, as_store, records
 from .settings import Settings
 from .warehouse import TABLES, now
 
@@ -392,23 +392,7 @@ def _sample(store: DataStore, test: dict[str, Any]) -> str | None:
                             f"limit {SAMPLE_ROWS}")
     except Exception:  # noqa: BLE001 - a sample is a courtesy: never fail the report for it
         return None
-    return json.dumps(_records(frame), default=_json_default)
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows of a frame as plain Python values (NULL → None)."""
-    out = []
-    for row in frame.to_dict("records"):
-        out.append({k: None if _is_missing(v) else v.item() if hasattr(v, "item")
-                    and not isinstance(v, (str, bytes)) else v for k, v in row.items()})
-    return out
-
-
-def _is_missing(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # lists, arrays
-        return False
+    return json.dumps(records(frame), default=_json_default)
 
 
 def _ingest_checks(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -497,7 +481,7 @@ def _quality_rows(store: DataStore, run_id: str) -> list[dict[str, Any]]:
         {"run_id": run_id},
     )
     out = []
-    for rec in _records(frame):
+    for rec in records(frame):
         rec["sample"] = json.loads(rec["sample"]) if rec["sample"] else None
         rec["checked_at"] = rec["checked_at"].isoformat() if rec["checked_at"] else None
         out.append(rec)

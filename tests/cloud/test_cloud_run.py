@@ -111,6 +111,20 @@ def test_kaggle_marts_match_duckdb(kaggle_run, built_home):
     assert_same_marts(duck, marts(settings))
 
 
+def test_capabilities_read_the_same_from_bigquery(kaggle_run, built_home):
+    """Code written against DataStore (here: deciding what the data supports) runs unchanged
+    on BigQuery and decides the same."""
+    from purchase_patterns.capabilities import decide, profile
+
+    settings, _, _, _ = kaggle_run
+    with store(settings, read_only=True) as s:
+        on_bigquery = profile(s)
+    with store(load_settings(home=built_home("kaggle")), read_only=True) as s:
+        on_duckdb = profile(s)
+    assert on_bigquery == on_duckdb and not on_bigquery.dated
+    assert decide(on_bigquery) == decide(on_duckdb)
+
+
 def test_rerun_from_settings_file_adds_nothing(kaggle_run, kaggle_csv, tmp_path):
     """The target can come from the settings file instead of --target; loading the same
     file again is recognised and adds nothing."""
@@ -150,6 +164,19 @@ def test_run_log_and_quality_results_in_bigquery(kaggle_run):
     assert report["passed"] is True and len(report["checks"]) == len(dq) > 100
     assert set(dq["source"]) == {"ingest", "dbt"}
     assert not ((dq["severity"] == "error") & dq["status"].isin(["fail", "error"])).any()
+
+
+def test_status_reads_the_run_log_from_bigquery(kaggle_run):
+    settings, summary, _, env = kaggle_run
+    proc = cli("--home", str(settings.home), "--target", "bigquery", "--json", "status",
+               "--limit", "5", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    status = json.loads(proc.stdout)
+    assert [b["rows_loaded"] for b in status["batches"]] == [3900]
+    runs = {r["run_id"]: r["status"] for r in status["runs"]}
+    assert runs[summary["run_id"]] == "succeeded" and len(runs) <= 5
+    assert [s["stage"] for s in status["stages"] if s["run_id"] == summary["run_id"]] == [
+        "ingest", "transform"]
 
 
 def test_lake_on_gcs_and_fact_table_layout(kaggle_run, kaggle_csv):
@@ -222,3 +249,26 @@ def test_dated_cdnow_sample_marts_match_duckdb(cloud_settings, emulators, cdnow_
     ddl = fact_table_ddl(settings)
     assert "partition by date_trunc(purchase_date, month)" in ddl
     assert "cluster by customer_id" in ddl
+
+
+def test_airflow_task_bodies_land_then_load_on_the_cloud_target(emulators, tmp_path,
+                                                                 cdnow_sample, monkeypatch):
+    """The functions the Airflow DAGs call (``orchestration.py``) take the target from the
+    settings: land into GCS, then load what is pending into BigQuery, once."""
+    from purchase_patterns import orchestration
+
+    dataset = "airflow_tasks"
+    for key, value in emulators.env(dataset).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PURCHASE_PATTERNS_TARGET", "bigquery")
+    data = tmp_path / "part.txt"
+    data.write_text("\n".join(cdnow_sample.read_text().splitlines()[:200]) + "\n")
+    home = str(tmp_path / "home")
+    [landed] = orchestration.land(str(data), home=home)
+    assert landed["raw_uri"].startswith("gs://test-lake/raw/source=cdnow/")
+    first = orchestration.load("run-1", home=home)
+    assert [i["rows_loaded"] for i in first["inputs"]] == [200] and first["dated"] is True
+    again = orchestration.load("run-2", home=home)
+    assert again["inputs"] == []
+    done = orchestration.finish_and_publish("run-2", home=home)
+    assert done["stages"] == ["publish:skipped"]
