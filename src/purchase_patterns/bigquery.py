@@ -97,7 +97,9 @@ class BigQueryStore:
         return f"`{self.table_id(layer, table)}`"
 
     # -- reading ------------------------------------------------------------------------------
-    def _run(self, sql: str, params: Mapping[str, Any] | None) -> bigquery.QueryJob:
+    def _run(self, sql: str, params: Mapping[str, Any] | None) -> Any:
+        """Run a query job to completion; returns its rows. Only the parameters the SQL
+        names are sent."""
         used = set(_PARAM.findall(sql))
         config = bigquery.QueryJobConfig(
             query_parameters=[query_parameter(k, v) for k, v in (params or {}).items()
@@ -106,12 +108,10 @@ class BigQueryStore:
         )
         job = self.client.query(sql, job_config=config, timeout=self.timeout,
                                 retry=self.retry, job_retry=None)
-        job.result(timeout=self.timeout, retry=self.retry)
-        return job
+        return job.result(timeout=self.timeout, retry=self.retry)
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        job = self._run(sql, params)
-        rows = job.result(timeout=self.timeout, retry=self.retry)
+        rows = self._run(sql, params)
         arrow = rows.to_arrow(create_bqstorage_client=False)
         frame = arrow.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(),
                                               pa.bool_(): pd.BooleanDtype()}.get)

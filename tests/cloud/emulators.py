@@ -71,8 +71,11 @@ class Emulators:
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     def settings(self, home: Path, dataset: str, **gcp: object) -> dict[str, object]:
-        """Keyword arguments of ``load_settings`` for a BigQuery target on the emulators."""
-        return {"home": home, "target": "bigquery", "gcp": {
+        """Keyword arguments of ``load_settings`` for a BigQuery target on the emulators;
+        the lake is a folder of the bucket named like the dataset, so that tests do not see
+        each other's batches."""
+        return {"home": home, "target": "bigquery", "lake_url": f"gs://{BUCKET}/{dataset}",
+                "gcp": {
             "project": PROJECT, "bucket": BUCKET, "dataset": dataset, "anonymous": True,
             "bigquery_endpoint": self.bigquery_url, "storage_endpoint": self.storage_url,
             "timeout_seconds": 60, **gcp}}
@@ -80,6 +83,7 @@ class Emulators:
     def env(self, dataset: str) -> dict[str, str]:
         """The same settings as environment variables, for the CLI in a subprocess."""
         return {
+            "PURCHASE_PATTERNS_LAKE_URL": f"gs://{BUCKET}/{dataset}",
             "PURCHASE_PATTERNS_GCP__PROJECT": PROJECT,
             "PURCHASE_PATTERNS_GCP__BUCKET": BUCKET,
             "PURCHASE_PATTERNS_GCP__DATASET": dataset,

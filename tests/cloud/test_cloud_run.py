@@ -103,7 +103,7 @@ def test_kaggle_marts_match_duckdb(kaggle_run, built_home):
     assert stages["transform"]["detail"]["failing"] == []
     assert stages["publish"]["status"] == "skipped" and "BigQuery" in stages["publish"]["reason"]
     assert summary["warehouse"] == f"bigquery://test-project/{settings.gcp.dataset}_*"
-    assert summary["lake"] == "gs://test-lake"
+    assert summary["lake"] == f"gs://test-lake/{settings.gcp.dataset}"
     [batch] = summary["inputs"]
     assert (batch["rows_in"], batch["rows_loaded"], batch["rows_rejected"]) == (3900, 3900, 0)
     duck = marts(load_settings(home=built_home("kaggle")))
@@ -132,7 +132,8 @@ def test_rerun_from_settings_file_adds_nothing(kaggle_run, kaggle_csv, tmp_path)
     gcp = {k.removeprefix("PURCHASE_PATTERNS_GCP__").lower(): v for k, v in env.items()
            if k.startswith("PURCHASE_PATTERNS_GCP__")}
     config = tmp_path / "purchase-patterns.yaml"
-    config.write_text(yaml.safe_dump({"target": "bigquery", "gcp": gcp}), encoding="utf-8")
+    config.write_text(yaml.safe_dump({"target": "bigquery", "lake_url": settings.lake,
+                                      "gcp": gcp}), encoding="utf-8")
     proc = cli("--home", str(settings.home), "--config", str(config), "--json", "ingest",
                "-i", str(kaggle_csv), env={"GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"})
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -183,11 +184,11 @@ def test_lake_on_gcs_and_fact_table_layout(kaggle_run, kaggle_csv):
     settings, summary, _, _ = kaggle_run
     [batch] = summary["inputs"]
     lake = open_lake(settings)
-    assert batch["lake_raw_uri"].startswith("gs://test-lake/raw/source=kaggle/ingest_date=")
-    assert batch["lake_parquet_uri"].startswith("gs://test-lake/validated/source=kaggle/")
+    assert batch["lake_raw_uri"].startswith(f"{settings.lake}/raw/source=kaggle/ingest_date=")
+    assert batch["lake_parquet_uri"].startswith(f"{settings.lake}/validated/source=kaggle/")
     assert lake.fs.cat(batch["lake_raw_uri"]) == kaggle_csv.read_bytes()
     assert lake.fs.exists(batch["lake_parquet_uri"])
-    assert not lake.fs.glob("test-lake/_staging/*")  # load copies are removed
+    assert not lake.fs.glob(f"{lake.root}/_staging/*")  # load copies are removed
     ddl = fact_table_ddl(settings)
     assert "cluster by customer_id" in ddl
     assert "partition by" not in ddl  # no purchase dates in this file
@@ -235,7 +236,7 @@ def test_half_loaded_batch_is_cleaned_up_and_reloaded(cloud_settings, cdnow_samp
     assert "date" in got["reason"]
 
 
-@pytest.mark.slow
+@pytest.mark.cloud_full
 def test_dated_cdnow_sample_marts_match_duckdb(cloud_settings, emulators, cdnow_sample,
                                                built_home):
     """The dated log: every mart, month, week, weekday and cohort ones included (the date
@@ -265,7 +266,7 @@ def test_airflow_task_bodies_land_then_load_on_the_cloud_target(emulators, tmp_p
     data.write_text("\n".join(cdnow_sample.read_text().splitlines()[:200]) + "\n")
     home = str(tmp_path / "home")
     [landed] = orchestration.land(str(data), home=home)
-    assert landed["raw_uri"].startswith("gs://test-lake/raw/source=cdnow/")
+    assert landed["raw_uri"].startswith(f"gs://test-lake/{dataset}/raw/source=cdnow/")
     first = orchestration.load("run-1", home=home)
     assert [i["rows_loaded"] for i in first["inputs"]] == [200] and first["dated"] is True
     again = orchestration.load("run-2", home=home)
