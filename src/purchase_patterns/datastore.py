@@ -179,8 +179,13 @@ def open_store(settings: Settings, *, read_only: bool = False,
     """The store for the configured target. ``path`` opens another DuckDB file (e.g. the
     published copy the dashboard reads)."""
     if settings.target == "bigquery":
-        from .bigquery import open_bigquery_store  # the cloud extra
+        try:
+            from .bigquery import open_bigquery_store
+        except ImportError as exc:
+            from .errors import UsageError
 
+            raise UsageError(f"--target bigquery needs the cloud extra ({exc.name} is not "
+                             "installed): pip install 'purchase-patterns[cloud]'") from None
         return open_bigquery_store(settings, read_only=read_only)
     from .warehouse import connect
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import runlog, warehouse
-from .datastore import DataStore, DuckDBStore, store
+from .datastore import DataStore, DuckDBStore, open_store, store
 from .errors import (
     EXIT_BAD_INPUT,
     EXIT_DATA_QUALITY,
@@ -90,10 +90,10 @@ def _loader(settings: Settings) -> Iterator[tuple[Any, BatchTarget, DataStore]]:
     where checked batches go, and the store the run log is written to. On DuckDB all three
     are the warehouse; on BigQuery ``con`` is a scratch database."""
     if settings.target == "bigquery":
-        from .bigquery import open_bigquery_store
+        bq = open_store(settings)  # says so when the cloud extra is missing
+
         from .bigquery_load import BigQueryBatches
 
-        bq = open_bigquery_store(settings)
         con = warehouse.scratch(settings)
         try:
             yield con, BigQueryBatches(bq), bq
