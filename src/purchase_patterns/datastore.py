@@ -17,7 +17,7 @@ in three verbs.
   staging tables first, so a frame that cannot be stored changes nothing).
 - ``store.append(layer, table, frame)`` adds rows to an existing table (by column name), and
   ``store.execute(sql, params)`` runs a statement that returns nothing (``update``,
-  ``delete``), both for the run log (``runlog.py``) and the loader.
+  ``delete``), both for the run log (``warehouse.log_stage`` and co.) and the loader.
 
 Layers (schemas; BigQuery datasets ``<dataset>_<layer>``): ``raw`` and ``meta`` (the loader),
 ``staging``, ``intermediate``, ``marts``, ``quality``, ``reference`` (dbt) and ``analytics``

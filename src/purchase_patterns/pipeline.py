@@ -1,7 +1,7 @@
 """The stages wired in one place. The CLI and the Airflow DAGs both call these functions.
 
-Each stage records itself in ``meta.run_log`` (``runlog.py``, through a ``DataStore``, so on
-DuckDB and on BigQuery alike); :class:`RunSummary` is what ``--json`` prints.
+Each stage records itself in ``meta.run_log`` (``warehouse.log_stage`` through a
+``DataStore``, so on DuckDB and on BigQuery alike); :class:`RunSummary` is what ``--json`` prints.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import runlog, warehouse
+from . import warehouse
 from .datastore import DataStore, DuckDBStore, open_store, store
 from .errors import (
     EXIT_BAD_INPUT,
@@ -142,7 +142,7 @@ def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
     lake = open_lake(settings)
     results: list[BatchResult] = []
     with _loader(settings) as (con, target, log):
-        runlog.start_run(log, summary.run_id, summary.command)
+        warehouse.start_run(log, summary.run_id, summary.command)
         for i, path in enumerate(files):
             def step(msg: str, _i: int = i, _p: Path = path) -> None:
                 progress(f"{_p.name}: {msg}", _i / max(len(files), 1))
@@ -159,7 +159,7 @@ def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
         progress("ingest done", 1.0)
         loaded = sum(r.rows_loaded for r in results if not r.duplicate_skipped)
         status = "failed" if all(r.error for r in results) else "ran"
-        runlog.log_stage(log, summary.run_id, "ingest", status, started, rows=loaded,
+        warehouse.log_stage(log, summary.run_id, "ingest", status, started, rows=loaded,
                          detail=f"{len(files)} file(s)")
     summary.stage("ingest", status, seconds=time.perf_counter() - t0,
                   files=len(files), rows_loaded=loaded)
@@ -188,7 +188,7 @@ def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
     lake = open_lake(settings)
     results: list[BatchResult] = []
     with _loader(settings) as (con, target, log):
-        runlog.start_run(log, summary.run_id, summary.command)
+        warehouse.start_run(log, summary.run_id, summary.command)
         for entry in pending_batches(con, lake, target):
             try:
                 res = load_landed(con, lake, entry, run_id=summary.run_id, target=target)
@@ -199,7 +199,7 @@ def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
             results.append(res)
             summary.inputs.append(res.as_dict())
         loaded = sum(r.rows_loaded for r in results)
-        runlog.log_stage(log, summary.run_id, "load", "ran", started, rows=loaded,
+        warehouse.log_stage(log, summary.run_id, "load", "ran", started, rows=loaded,
                          detail=f"{len(results)} pending batch(es)")
     summary.stage("load", "ran", seconds=time.perf_counter() - t0, batches=len(results),
                   rows_loaded=sum(r.rows_loaded for r in results))
@@ -211,8 +211,8 @@ def finish(settings: Settings, summary: RunSummary) -> None:
     status = {EXIT_OK: "succeeded", EXIT_DATA_QUALITY: "failed_quality",
               EXIT_BAD_INPUT: "failed_input"}.get(summary.exit_code, "failed")
     with store(settings) as s:
-        runlog.start_run(s, summary.run_id, summary.command)
-        runlog.finish_run(s, summary.run_id, status, summary.exit_code, summary.as_dict())
+        warehouse.start_run(s, summary.run_id, summary.command)
+        warehouse.finish_run(s, summary.run_id, status, summary.exit_code, summary.as_dict())
 
 
 def run_pipeline(settings: Settings, inputs: list[Path] | None, *, fmt: str = "auto",
@@ -254,7 +254,7 @@ def run_stages(settings: Settings, names: list[str], *, command: str,
         raise UsageError(f"{settings.warehouse_uri}: no warehouse yet; run "
                          "'purchase-patterns run' or 'ingest' first")
     with store(settings) as s:
-        runlog.start_run(s, summary.run_id, command)
+        warehouse.start_run(s, summary.run_id, command)
     for name, fn in DOWNSTREAM:
         if name not in names:
             continue
@@ -297,7 +297,7 @@ def transform_stage(settings: Settings, summary: RunSummary, progress: Progress 
     with store(settings) as s:
         write_quality_results(s, summary.run_id, summary.inputs, result)
         write_quality_report(s, summary.run_id, report.parent)
-        runlog.log_stage(s, summary.run_id, "transform", "ran" if ok else "failed",
+        warehouse.log_stage(s, summary.run_id, "transform", "ran" if ok else "failed",
                          started, rows=len(result.models_built),
                          detail=f"{len(result.tests)} tests, {len(failed)} failing")
     for name, reason in result.models_skipped:

@@ -11,7 +11,7 @@ import decimal
 import pandas as pd
 import pytest
 
-from purchase_patterns import runlog
+from purchase_patterns import warehouse
 from purchase_patterns.datastore import store
 
 pytestmark = pytest.mark.cloud
@@ -111,10 +111,10 @@ def test_loader_tables_partitioning_and_run_log(bq):
                          ("meta", "run_log"), ("quality", "dq_results")):
         assert bq.has_table(layer, table), (layer, table)
     # the run log: start (twice: recorded once), stage, finish
-    runlog.start_run(bq, "r1", "test")
-    runlog.start_run(bq, "r1", "test")
-    runlog.log_stage(bq, "r1", "ingest", "ran", dt.datetime(2024, 1, 1), rows=None, detail="d")
-    runlog.finish_run(bq, "r1", "succeeded", 0, {"run_id": "r1"})
+    warehouse.start_run(bq, "r1", "test")
+    warehouse.start_run(bq, "r1", "test")
+    warehouse.log_stage(bq, "r1", "ingest", "ran", dt.datetime(2024, 1, 1), rows=None, detail="d")
+    warehouse.finish_run(bq, "r1", "succeeded", 0, {"run_id": "r1"})
     runs = bq.query(f"select * from {bq.relation('meta', 'runs')} where run_id = @r", {"r": "r1"})
     assert len(runs) == 1
     assert (runs["status"][0], runs["exit_code"][0], runs["summary"][0]) == (
