@@ -275,15 +275,15 @@ def predict(ctx: typer.Context, calibration_end: CalibrationEndOpt = None,
 @app.command()
 def docs(ctx: typer.Context) -> None:
     """Build the dbt documentation site (models, columns, tests, lineage) into reports/."""
-    from .pipeline import data_is_dated
+    from .pipeline import data_is_dated, warehouse_exists
     from .transform import docs as build_docs
 
     c = _ctx(ctx)
     with _errors(c.debug):
-        if not c.settings.warehouse_path.exists():
+        if not warehouse_exists(c.settings):
             from .errors import UsageError
 
-            raise UsageError(f"{c.settings.warehouse_path}: no warehouse yet; run "
+            raise UsageError(f"{c.settings.warehouse_uri}: no warehouse yet; run "
                              "'purchase-patterns run' first")
         with _progress(not c.json) as update:
             update("building dbt docs", None)
@@ -296,28 +296,29 @@ def docs(ctx: typer.Context) -> None:
 def status(ctx: typer.Context,
            limit: Annotated[int, typer.Option("--limit", help="Runs to show")] = 10) -> None:
     """Show loaded batches and recent runs from the warehouse's run log."""
-    from . import warehouse
+    from .datastore import store
+    from .pipeline import warehouse_exists
 
     c = _ctx(ctx)
     with _errors(c.debug):
-        if not c.settings.warehouse_path.exists():
+        if not warehouse_exists(c.settings):
             from .errors import UsageError
 
-            raise UsageError(f"{c.settings.warehouse_path}: no warehouse yet; run "
+            raise UsageError(f"{c.settings.warehouse_uri}: no warehouse yet; run "
                              "'purchase-patterns run' or 'ingest' first")
-        con = warehouse.connect(c.settings, read_only=True)
-        try:
-            batches = _rows(con, "select batch_id, source_file, source_format, rows_in, "
-                                 "rows_loaded, rows_rejected, loaded_at from raw.batches "
-                                 "order by loaded_at")
-            runs = _rows(con, "select run_id, command, status, exit_code, started_at, finished_at "
-                              "from meta.runs order by started_at desc limit ?", [limit])
-            log = _rows(con, "select run_id, stage, status, seconds, rows, detail from "
-                             "meta.run_log where run_id in (select run_id from meta.runs order "
-                             "by started_at desc limit ?) order by started_at", [limit])
-        finally:
-            con.close()
-        payload = {"warehouse": str(c.settings.warehouse_path), "batches": batches,
+        with store(c.settings, read_only=True) as s:
+            runs_rel, log_rel = s.relation("meta", "runs"), s.relation("meta", "run_log")
+            batches = _rows(s, "select batch_id, source_file, source_format, rows_in, "  # noqa: S608
+                               "rows_loaded, rows_rejected, loaded_at from "
+                               f"{s.relation('raw', 'batches')} order by loaded_at")
+            runs = _rows(s, "select run_id, command, status, exit_code, started_at, "  # noqa: S608
+                            f"finished_at from {runs_rel} order by started_at desc "
+                            "limit @limit", {"limit": limit})
+            recent = {r["run_id"] for r in runs}
+            log = [r for r in _rows(s, "select run_id, stage, status, seconds, rows, "  # noqa: S608
+                                       f"detail from {log_rel} order by started_at")
+                   if r["run_id"] in recent]
+        payload = {"warehouse": c.settings.warehouse_uri, "batches": batches,
                    "runs": runs, "stages": log}
 
         def render() -> None:
@@ -343,10 +344,11 @@ def status(ctx: typer.Context,
         _emit(c, payload, render)
 
 
-def _rows(con, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    cur = con.execute(sql, params or [])
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+def _rows(store, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Query results as plain Python values (NULL → None), for the table and --json."""
+    from .datastore import records
+
+    return records(store.query(sql, params))
 
 
 def _render_summary(summary) -> None:

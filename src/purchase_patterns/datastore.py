@@ -13,7 +13,11 @@ in three verbs.
   DataFrame. Values never enter the SQL text.
 - ``store.write("analytics", "customer_segments", frame)`` replaces a table with a DataFrame
   (atomically: readers see the old table or the new one). ``write_many`` replaces several in
-  one transaction where the target has transactions.
+  one transaction where the target has transactions (on BigQuery: all frames are loaded into
+  staging tables first, so a frame that cannot be stored changes nothing).
+- ``store.append(layer, table, frame)`` adds rows to an existing table (by column name), and
+  ``store.execute(sql, params)`` runs a statement that returns nothing (``update``,
+  ``delete``), both for the run log (``warehouse.log_stage`` and co.) and the loader.
 
 Layers (schemas; BigQuery datasets ``<dataset>_<layer>``): ``raw`` and ``meta`` (the loader),
 ``staging``, ``intermediate``, ``marts``, ``quality``, ``reference`` (dbt) and ``analytics``
@@ -62,6 +66,10 @@ class DataStore(Protocol):
 
     def write_many(self, layer: str, tables: Mapping[str, pd.DataFrame]) -> None: ...
 
+    def append(self, layer: str, table: str, frame: pd.DataFrame) -> None: ...
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -81,8 +89,8 @@ class DuckDBStore:
 
     # -- reading ------------------------------------------------------------------------------
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        sql = _PARAM.sub(lambda m: "$" + m.group(1), sql)
-        return self.con.execute(sql, dict(params or {})).df()
+        return self.con.execute(_PARAM.sub(lambda m: "$" + m.group(1), sql),
+                                dict(params or {})).df()
 
     def has_table(self, layer: str, table: str) -> bool:
         return bool(self.con.execute(
@@ -100,8 +108,7 @@ class DuckDBStore:
         self.write_many(layer, {table: frame})
 
     def write_many(self, layer: str, tables: Mapping[str, pd.DataFrame]) -> None:
-        if self.read_only:
-            raise PermissionError("this store was opened read-only")
+        self._writable()
         _check_ident(layer, *tables)
         self.con.execute(f'create schema if not exists "{layer}"')
         self.con.execute("begin transaction")
@@ -120,8 +127,51 @@ class DuckDBStore:
             raise
         self.con.execute("commit")
 
+    def append(self, layer: str, table: str, frame: pd.DataFrame) -> None:
+        self._writable()
+        _check_ident(layer, table)
+        self.con.register("_append_frame", frame)
+        try:
+            self.con.execute(f"insert into {self.relation(layer, table)} by name "  # noqa: S608
+                             "select * from _append_frame")
+        finally:
+            self.con.unregister("_append_frame")
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._writable()
+        self.con.execute(_PARAM.sub(lambda m: "$" + m.group(1), sql), dict(params or {}))
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise PermissionError("this store was opened read-only")
+
     def close(self) -> None:
         self.con.close()
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a query result as plain Python values (NULL → None, numpy scalars → Python),
+    e.g. for JSON."""
+    out = []
+    for row in frame.to_dict("records"):
+        out.append({k: None if _is_missing(v) else v.item() if hasattr(v, "item")
+                    and not isinstance(v, (str, bytes)) else v for k, v in row.items()})
+    return out
+
+
+def _is_missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists and arrays are values
+        return False
+
+
+def as_store(target: DataStore | duckdb.DuckDBPyConnection) -> DataStore:
+    """A :class:`DataStore` for a store or an open DuckDB warehouse connection (which the
+    store then shares: closing the connection is the caller's business)."""
+    if isinstance(target, duckdb.DuckDBPyConnection):
+        return DuckDBStore(target, read_only=False)
+    return target
 
 
 def open_store(settings: Settings, *, read_only: bool = False,
@@ -129,8 +179,13 @@ def open_store(settings: Settings, *, read_only: bool = False,
     """The store for the configured target. ``path`` opens another DuckDB file (e.g. the
     published copy the dashboard reads)."""
     if settings.target == "bigquery":
-        from .bigquery import open_bigquery_store  # the cloud extra
+        try:
+            from .bigquery import open_bigquery_store
+        except ImportError as exc:
+            from .errors import UsageError
 
+            raise UsageError(f"--target bigquery needs the cloud extra ({exc.name} is not "
+                             "installed): pip install 'purchase-patterns[cloud]'") from None
         return open_bigquery_store(settings, read_only=read_only)
     from .warehouse import connect
 

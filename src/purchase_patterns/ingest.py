@@ -15,6 +15,12 @@ Landing (``land_file``) and loading (``load_landed``) are separate steps so that
 ``ingest_to_lake`` DAG can land files and the ``load_transform_validate`` DAG load them later;
 ``ingest_file`` does both. Lake artefacts are content-addressed and the warehouse load is one
 transaction, so a crash anywhere leaves either no batch (a re-run redoes it) or a complete one.
+
+Where the checked batch goes is a :class:`BatchTarget`: by default the DuckDB warehouse that
+``con`` is (steps 5-6 in one transaction, :class:`DuckDBBatches`); on BigQuery ``con`` is a
+scratch DuckDB database used for validation only, and
+:class:`~purchase_patterns.bigquery_load.BigQueryBatches` loads the batch's Parquet files from
+the lake with load jobs and records the batch last (see there for why that is crash-safe).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import numpy as np
@@ -287,38 +293,97 @@ def land_file(lake: Lake, path: Path, *, fmt: str = "auto", mapping: Path | None
     return entry
 
 
-def pending_batches(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[dict[str, Any]]:
+class BatchTarget(Protocol):
+    """Where checked batches are recorded (``raw.purchases``, ``raw.rejects``,
+    ``raw.batches``)."""
+
+    def loaded(self, batch_id: str) -> tuple[Any, ...] | None:
+        """``(rows_in, rows_loaded, rows_rejected, lake_parquet_uri, dated)`` of a recorded
+        batch, or None."""
+        ...
+
+    def loaded_ids(self) -> set[str]: ...
+
+    def atomic(self) -> Any:
+        """A context in which staging and recording one batch is all or nothing."""
+        ...
+
+    def record(self, con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any],
+               run_id: str, result: BatchResult, rejects_uri: str) -> None:
+        """Record a batch staged in ``con``'s ``raw`` tables (counts in ``result``)."""
+        ...
+
+    def release(self, con: duckdb.DuckDBPyConnection, batch_id: str) -> None:
+        """Called after a batch is recorded: drop what ``con`` no longer needs."""
+        ...
+
+
+class DuckDBBatches:
+    """The DuckDB warehouse: ``con`` is the warehouse, a batch is one transaction."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def loaded(self, batch_id: str) -> tuple[Any, ...] | None:
+        rows = self.con.execute(  # fetchall: DuckDB 2 keeps a half-read result open
+            "select rows_in, rows_loaded, rows_rejected, lake_parquet_uri, dated "
+            "from raw.batches where batch_id = ?", [batch_id]
+        ).fetchall()
+        return rows[0] if rows else None
+
+    def loaded_ids(self) -> set[str]:
+        return {r[0] for r in self.con.execute("select batch_id from raw.batches").fetchall()}
+
+    def atomic(self) -> Any:
+        return transaction(self.con)
+
+    def record(self, con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any],
+               run_id: str, result: BatchResult, rejects_uri: str) -> None:
+        con.execute(
+            "insert into raw.batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [entry["batch_id"], run_id, entry.get("source_path") or entry["source_file"],
+             spec.format, spec.variant, entry.get("size_bytes"), result.rows_in,
+             result.rows_loaded, result.rows_rejected, "purchase_date" in spec.fields,
+             entry.get("raw_uri"), result.lake_parquet_uri, now(), None],
+        )
+
+    def release(self, con: duckdb.DuckDBPyConnection, batch_id: str) -> None:
+        return None
+
+
+def pending_batches(con: duckdb.DuckDBPyConnection, lake: Lake,
+                    target: BatchTarget | None = None) -> list[dict[str, Any]]:
     """Landed manifest entries that are not loaded in the warehouse yet (oldest first);
     entries found unusable when they were read are left out."""
-    loaded = {r[0] for r in con.execute("select batch_id from raw.batches").fetchall()}
+    loaded = (target or DuckDBBatches(con)).loaded_ids()
     return [e for e in lake.manifest()
             if e["batch_id"] not in loaded and e.get("status") != "unusable"]
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, lake: Lake, path: Path, *, run_id: str,
                 fmt: str = "auto", mapping: Path | None = None,
-                on_step: Any = None) -> BatchResult:
+                on_step: Any = None, target: BatchTarget | None = None) -> BatchResult:
     """Land and load one file; file-level problems raise :class:`InputFileError`."""
     t0 = time.perf_counter()
     entry = land_file(lake, path, fmt=fmt, mapping=mapping, on_step=on_step)
-    result = load_landed(con, lake, entry, run_id=run_id, on_step=on_step)
+    result = load_landed(con, lake, entry, run_id=run_id, on_step=on_step, target=target)
     result.file = str(path)
     result.seconds = time.perf_counter() - t0
     return result
 
 
 def load_landed(con: duckdb.DuckDBPyConnection, lake: Lake, entry: dict[str, Any], *,
-                run_id: str, on_step: Any = None) -> BatchResult:
-    """Validate and load one landed batch. Loading a batch twice adds nothing."""
+                run_id: str, on_step: Any = None,
+                target: BatchTarget | None = None) -> BatchResult:
+    """Validate (in ``con``) and load one landed batch into ``target`` (default: the DuckDB
+    warehouse ``con``). Loading a batch twice adds nothing."""
     t0 = time.perf_counter()
     step = on_step or (lambda _msg: None)
+    target = target or DuckDBBatches(con)
     sha = entry["batch_id"]
     result = BatchResult(file=entry["source_file"], batch_id=sha, format=entry["format"],
                          variant=entry.get("variant"), lake_raw_uri=entry.get("raw_uri"))
-    existing = con.execute(
-        "select rows_in, rows_loaded, rows_rejected, lake_parquet_uri, dated "
-        "from raw.batches where batch_id = ?", [sha]
-    ).fetchone()
+    existing = target.loaded(sha)
     if existing:
         result.rows_in, result.rows_loaded, result.rows_rejected = existing[:3]
         result.lake_parquet_uri, result.dated = existing[3:]
@@ -359,7 +424,7 @@ def load_landed(con: duckdb.DuckDBPyConnection, lake: Lake, entry: dict[str, Any
             raise err from None
         step("loading")
         result.rows_in = read.records + read.structural_rejects
-        _load(con, spec, entry, run_id, result, lake, step)
+        _load(con, spec, entry, run_id, result, lake, target, step)
     result.top_rejects = [
         {"column": c, "reason": r, "rows": n}
         for c, r, n in con.execute(
@@ -367,6 +432,7 @@ def load_landed(con: duckdb.DuckDBPyConnection, lake: Lake, entry: dict[str, Any
             "group by all order by 3 desc, 1, 2 limit 5", [sha]
         ).fetchall()
     ]
+    target.release(con, sha)
     validate.cleanup(con)
     result.seconds = time.perf_counter() - t0
     return result
@@ -428,13 +494,15 @@ def _canonical_select(spec: SourceSpec, sha: str) -> str:
 
 
 def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any],
-          run_id: str, result: BatchResult, lake: Lake, step: Any) -> None:
-    """One transaction: rows, rejects, lake Parquet and the batch row; the manifest entry is
-    marked loaded only after the commit (a crash before it leaves 'landed', which a re-run
-    repairs)."""
+          run_id: str, result: BatchResult, lake: Lake, target: BatchTarget,
+          step: Any) -> None:
+    """Stage the checked rows in ``con``'s raw tables, reconcile the counts, write the
+    batch's Parquet files to the lake and record the batch in ``target`` — all or nothing;
+    the manifest entry is marked loaded only after that (a crash before it leaves 'landed',
+    which a re-run repairs)."""
     sha, file_label = entry["batch_id"], entry["source_file"]
     lit = validate.lit
-    with transaction(con):
+    with target.atomic():
         if "purchase_id" in spec.fields:
             _flag_loaded_purchase_ids(con)
         con.execute(
@@ -468,16 +536,10 @@ def _load(con: duckdb.DuckDBPyConnection, spec: SourceSpec, entry: dict[str, Any
         result.rows_loaded, result.rows_rejected = loaded, rejected
         validated_rel = Lake.validated_rel(spec.format, entry["ingest_date"], sha)
         result.lake_parquet_uri = _write_parquet(con, lake, validated_rel, "raw.purchases", sha)
-        _write_parquet(con, lake, Lake.rejects_rel(spec.format, entry["ingest_date"], sha),
-                       "raw.rejects", sha)
+        rejects_uri = _write_parquet(con, lake, Lake.rejects_rel(spec.format, entry["ingest_date"],
+                                                                 sha), "raw.rejects", sha)
         step("loading: lake files written, not committed")
-        con.execute(
-            "insert into raw.batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [sha, run_id, entry.get("source_path") or file_label, spec.format, spec.variant,
-             entry.get("size_bytes"), result.rows_in, loaded, rejected,
-             "purchase_date" in spec.fields, entry.get("raw_uri"), result.lake_parquet_uri,
-             now(), None],
-        )
+        target.record(con, spec, entry, run_id, result, rejects_uri)
     step("loading: committed")
     _mark_loaded(lake, entry, run_id, spec.format, result)
 
@@ -495,7 +557,8 @@ def _mark_loaded(lake: Lake, entry: dict[str, Any], run_id: str, fmt: str,
 
 def _flag_loaded_purchase_ids(con: duckdb.DuckDBPyConnection) -> None:
     """Reject rows whose purchase id another batch already loaded: a re-exported file that
-    overlaps an earlier one adds only its new purchases."""
+    overlaps an earlier one adds only its new purchases. (On BigQuery ``con`` is the scratch
+    database, so only ids repeated within the batch are caught there.)"""
     con.execute(
         """
         update _checked set _errors = list_append(_errors, struct_pack(

@@ -13,7 +13,8 @@ Object names are built only from the content hash and the detected format, never
 user's file name, so a name such as ``../../etc/passwd`` cannot reach outside the lake (and a
 relative path with ``..`` is refused). Writes are atomic: a local file is written under
 ``_tmp/`` and renamed; a GCS object appears only when its upload completes. What a killed
-process left in ``_tmp/`` is removed by :meth:`Lake.sweep`.
+process left in ``_tmp/`` is removed by :meth:`Lake.sweep`. :func:`open_lake` gives the lake
+of the settings, with the credentials and endpoint of a ``gs://`` lake.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import fsspec
 
 from .errors import PurchasePatternsError
+from .settings import Settings
 from .warehouse import process_alive
 
 TMP = "_tmp"
@@ -42,9 +44,11 @@ class LakePathError(PurchasePatternsError, ValueError):
 
 
 class Lake:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        """``storage_options`` go to the fsspec file system (credentials, endpoint of a
+        ``gs://`` lake: see :func:`open_lake`)."""
         self.url = url.rstrip("/")
-        self.fs, root = fsspec.core.url_to_fs(self.url)
+        self.fs, root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
         self.root = root.rstrip("/")
         self.local = "file" in _protocols(self.fs)
 
@@ -153,6 +157,19 @@ class Lake:
             return self.put(local_path, rel)
         return self.uri(rel)
 
+    def copy(self, uri: str, rel: str) -> str:
+        """Copy an object of this lake (by URI) to ``rel`` (server-side on GCS)."""
+        dest = self._full(rel)
+        self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.copy(uri, dest)
+        return self.uri(rel)
+
+    def remove(self, rel: str) -> None:
+        """Delete a lake object if it exists (temporary staging files only)."""
+        full = self._full(rel)
+        if self.fs.exists(full):
+            self.fs.rm(full)
+
     def write_json(self, rel: str, payload: dict[str, Any]) -> str:
         dest = self._full(rel)
         self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
@@ -188,6 +205,17 @@ class Lake:
             with self.fs.open(path, "rb") as fh:
                 entries.append(json.loads(fh.read()))
         return sorted(entries, key=lambda e: str(e.get("landed_at", "")))
+
+
+def open_lake(settings: Settings) -> Lake:
+    """The lake of the settings: a local folder, or a ``gs://`` bucket reached with the
+    credentials and endpoint of ``settings.gcp``."""
+    url = settings.lake
+    if url.startswith("gs://"):
+        from .gcp import storage_options
+
+        return Lake(url, storage_options(settings.gcp))
+    return Lake(url)
 
 
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """The stages wired in one place. The CLI and the Airflow DAGs both call these functions.
 
-Each stage records itself in ``meta.run_log``; :class:`RunSummary` is what ``--json`` prints.
+Each stage records itself in ``meta.run_log`` (``warehouse.log_stage`` through a
+``DataStore``, so on DuckDB and on BigQuery alike); :class:`RunSummary` is what ``--json`` prints.
 """
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ from __future__ import annotations
 import secrets
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import warehouse
+from .datastore import DataStore, DuckDBStore, open_store, store
 from .errors import (
     EXIT_BAD_INPUT,
     EXIT_DATA_QUALITY,
@@ -23,8 +26,8 @@ from .errors import (
     UsageError,
 )
 from .faults import checkpoint
-from .ingest import BatchResult, expand_inputs, ingest_file
-from .lake import Lake
+from .ingest import BatchResult, BatchTarget, DuckDBBatches, expand_inputs, ingest_file
+from .lake import open_lake
 from .settings import Settings
 
 Progress = Callable[[str, float | None], None]
@@ -87,10 +90,42 @@ def new_summary(settings: Settings, command: str, run_id: str | None = None) -> 
         command=command,
         home=str(settings.home),
         target=settings.target,
-        warehouse=str(settings.warehouse_path),
+        warehouse=settings.warehouse_uri,
         lake=settings.lake,
         reports=str(settings.reports_dir),
     )
+
+
+@contextmanager
+def _loader(settings: Settings) -> Iterator[tuple[Any, BatchTarget, DataStore]]:
+    """``(con, target, store)`` for loading: the DuckDB connection files are validated in,
+    where checked batches go, and the store the run log is written to. On DuckDB all three
+    are the warehouse; on BigQuery ``con`` is a scratch database."""
+    if settings.target == "bigquery":
+        bq = open_store(settings)  # says so when the cloud extra is missing
+
+        from .bigquery_load import BigQueryBatches
+
+        con = warehouse.scratch(settings)
+        try:
+            yield con, BigQueryBatches(bq), bq
+        finally:
+            con.close()
+            bq.close()
+        return
+    con = warehouse.connect(settings)
+    try:
+        yield con, DuckDBBatches(con), DuckDBStore(con, read_only=False)
+    finally:
+        con.close()
+
+
+def warehouse_exists(settings: Settings) -> bool:
+    """Whether anything was loaded into the configured warehouse yet."""
+    if settings.target == "bigquery":
+        with store(settings, read_only=True) as s:
+            return s.has_table("raw", "batches")
+    return settings.warehouse_path.exists()
 
 
 # -- stages -------------------------------------------------------------------------------------
@@ -116,12 +151,11 @@ def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
     started = warehouse.now()
     t0 = time.perf_counter()
     files = expand_inputs(inputs)
-    lake = Lake(settings.lake)
+    lake = open_lake(settings)
     lake.sweep()
     results: list[BatchResult] = []
-    con = warehouse.connect(settings)
-    try:
-        warehouse.start_run(con, summary.run_id, summary.command)
+    with _loader(settings) as (con, target, log):
+        warehouse.start_run(log, summary.run_id, summary.command)
         for i, path in enumerate(files):
             def step(msg: str, _i: int = i, _p: Path = path) -> None:
                 checkpoint(settings, f"ingest:{_p.name}:{msg}", summary.run_id)
@@ -129,7 +163,7 @@ def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
 
             try:
                 res = ingest_file(con, lake, path, run_id=summary.run_id, fmt=fmt,
-                                  mapping=mapping, on_step=step)
+                                  mapping=mapping, on_step=step, target=target)
             except PurchasePatternsError as exc:
                 res = BatchResult(file=str(path), error=str(exc))
                 summary.failed(exc)
@@ -138,10 +172,8 @@ def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
         progress("ingest done", 1.0)
         loaded = sum(r.rows_loaded for r in results if not r.duplicate_skipped)
         status = "failed" if all(r.error for r in results) else "ran"
-        warehouse.log_stage(con, summary.run_id, "ingest", status, started, rows=loaded,
-                            detail=f"{len(files)} file(s)")
-    finally:
-        con.close()
+        warehouse.log_stage(log, summary.run_id, "ingest", status, started, rows=loaded,
+                         detail=f"{len(files)} file(s)")
     summary.stage("ingest", status, seconds=time.perf_counter() - t0,
                   files=len(files), rows_loaded=loaded)
     return results
@@ -155,7 +187,7 @@ def land_inputs(settings: Settings, inputs: list[Path], *, fmt: str = "auto",
     :class:`~purchase_patterns.errors.InputFileError` naming it."""
     from .ingest import land_file
 
-    lake = Lake(settings.lake)
+    lake = open_lake(settings)
     lake.sweep()
     return [land_file(lake, p, fmt=fmt, mapping=mapping) for p in expand_inputs(inputs)]
 
@@ -167,28 +199,26 @@ def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
 
     started = warehouse.now()
     t0 = time.perf_counter()
-    lake = Lake(settings.lake)
+    lake = open_lake(settings)
     lake.sweep()
-    con = warehouse.connect(settings)
     results: list[BatchResult] = []
-    try:
-        warehouse.start_run(con, summary.run_id, summary.command)
-        for entry in pending_batches(con, lake):
+    with _loader(settings) as (con, target, log):
+        warehouse.start_run(log, summary.run_id, summary.command)
+        for entry in pending_batches(con, lake, target):
             def step(msg: str, _name: str = entry.get("source_file", "?")) -> None:
                 checkpoint(settings, f"load:{_name}:{msg}", summary.run_id)
 
             try:
-                res = load_landed(con, lake, entry, run_id=summary.run_id, on_step=step)
+                res = load_landed(con, lake, entry, run_id=summary.run_id, on_step=step,
+                                  target=target)
             except PurchasePatternsError as exc:
                 res = BatchResult(file=entry.get("source_file", "?"), error=str(exc))
                 summary.failed(exc)
             results.append(res)
             summary.inputs.append(res.as_dict())
         loaded = sum(r.rows_loaded for r in results)
-        warehouse.log_stage(con, summary.run_id, "load", "ran", started, rows=loaded,
-                            detail=f"{len(results)} pending batch(es)")
-    finally:
-        con.close()
+        warehouse.log_stage(log, summary.run_id, "load", "ran", started, rows=loaded,
+                         detail=f"{len(results)} pending batch(es)")
     summary.stage("load", "ran", seconds=time.perf_counter() - t0, batches=len(results),
                   rows_loaded=sum(r.rows_loaded for r in results))
     return results
@@ -199,22 +229,16 @@ def finish(settings: Settings, summary: RunSummary, path: Path | None = None) ->
     warehouse file ``path``, e.g. the copy being published)."""
     status = {EXIT_OK: "succeeded", EXIT_DATA_QUALITY: "failed_quality",
               EXIT_BAD_INPUT: "failed_input"}.get(summary.exit_code, "failed")
-    con = warehouse.connect(settings, path=path)
-    try:
-        warehouse.start_run(con, summary.run_id, summary.command)
-        warehouse.finish_run(con, summary.run_id, status, summary.exit_code, summary.as_dict())
-    finally:
-        con.close()
+    with store(settings, path=path) as s:
+        warehouse.start_run(s, summary.run_id, summary.command)
+        warehouse.finish_run(s, summary.run_id, status, summary.exit_code, summary.as_dict())
 
 
 def _register(settings: Settings, summary: RunSummary) -> None:
     """Record the run as 'running' before it does anything, so that a crash at any point
     shows in the run log (the next run marks it 'interrupted')."""
-    con = warehouse.connect(settings)
-    try:
-        warehouse.start_run(con, summary.run_id, summary.command)
-    finally:
-        con.close()
+    with store(settings) as s:
+        warehouse.start_run(s, summary.run_id, summary.command)
 
 
 def _run_stage(settings: Settings, summary: RunSummary, name: str, fn: Callable[..., Any],
@@ -269,8 +293,8 @@ def run_stages(settings: Settings, names: list[str], *, command: str,
     if unknown:
         raise UsageError(f"unknown stage(s): {', '.join(unknown)}")
     summary = new_summary(settings, command)
-    if not settings.warehouse_path.exists():
-        raise UsageError(f"{settings.warehouse_path}: no warehouse yet; run "
+    if not warehouse_exists(settings):
+        raise UsageError(f"{settings.warehouse_uri}: no warehouse yet; run "
                          "'purchase-patterns run' or 'ingest' first")
     _register(settings, summary)
     checkpoint(settings, "run:start", summary.run_id)
@@ -290,14 +314,10 @@ def downstream_stages() -> list[str]:
 
 
 def data_is_dated(settings: Settings) -> bool:
-    con = warehouse.connect(settings)
-    try:
-        n_dated = con.execute(
-            "select count(*) from raw.purchases where purchase_date is not null"
-        ).fetchone()[0]
-    finally:
-        con.close()
-    return n_dated > 0
+    with store(settings) as s:
+        got = s.query(f"select count(*) as n from {s.relation('raw', 'purchases')} "  # noqa: S608
+                      "where purchase_date is not null")
+    return int(got["n"].iloc[0]) > 0
 
 
 def transform_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
@@ -320,18 +340,15 @@ def transform_stage(settings: Settings, summary: RunSummary, progress: Progress 
     result = run_transform(settings, summary.run_id, dated=data_is_dated(settings))
     checkpoint(settings, "transform:dbt-built", summary.run_id)
     report = settings.reports_dir / summary.run_id / "data_quality.html"
-    con = warehouse.connect(settings)
-    try:
-        write_quality_results(con, summary.run_id, summary.inputs, result)
+    with store(settings) as s:
+        write_quality_results(s, summary.run_id, summary.inputs, result)
         checkpoint(settings, "transform:quality-written", summary.run_id)
-        write_quality_report(con, summary.run_id, report.parent)
-        failed = blocking_checks(con, summary.run_id)
+        write_quality_report(s, summary.run_id, report.parent)
+        failed = blocking_checks(s, summary.run_id)
         ok = result.success and not failed
-        warehouse.log_stage(con, summary.run_id, "transform", "ran" if ok else "failed",
+        warehouse.log_stage(s, summary.run_id, "transform", "ran" if ok else "failed",
                             started, rows=len(result.models_built),
                             detail=f"{len(result.tests)} tests, {len(failed)} failing")
-    finally:
-        con.close()
     for name, reason in result.models_skipped:
         summary.stage(f"model:{name}", "skipped", reason)
     summary.stage("transform", "ran" if ok else "failed", seconds=time.perf_counter() - t0,
@@ -363,6 +380,10 @@ def publish_stage(settings: Settings, summary: RunSummary, progress: Progress = 
     if summary.exit_code != EXIT_OK:
         summary.stage("publish", "skipped", "the run did not succeed; the previous "
                       "published warehouse stays in place")
+        return
+    if settings.target == "bigquery":
+        summary.stage("publish", "skipped", "BigQuery: readers query the datasets in place; "
+                      "there is no file to copy")
         return
     progress("publishing", None)
     t0 = time.perf_counter()

@@ -26,14 +26,28 @@ DEFAULT_CONFIG_FILE = "purchase-patterns.yaml"
 
 
 class GcpSettings(BaseModel):
-    """Google Cloud target. Credentials come from Application Default Credentials unless a
-    service-account file is given; neither is ever stored in the repo or printed."""
+    """Google Cloud target (``--target bigquery``).
+
+    Credentials come from Application Default Credentials unless a service-account key file
+    is given (``credentials_file``, a secret: never stored in the repo, printed, logged or put
+    in a summary or an error message). ``anonymous`` sends no credentials at all, for the GCS
+    and BigQuery emulators; ``bigquery_endpoint`` and ``storage_endpoint`` point the clients
+    (BigQuery client, gcsfs, dbt) at them. Production leaves all three unset.
+    """
 
     project: str | None = None
-    dataset: str = "purchase_patterns"
+    #: prefix of the BigQuery datasets: one dataset per layer, ``<dataset>_<layer>``
+    dataset: str = Field("purchase_patterns", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,1000}$")
     location: str = "US"
     bucket: str | None = None
     credentials_file: SecretStr | None = None
+    anonymous: bool = False
+    bigquery_endpoint: str | None = None
+    storage_endpoint: str | None = None
+    #: seconds one API call or job may take before it is abandoned
+    timeout_seconds: float = Field(600.0, gt=0)
+    #: refuse any query that would scan (bill) more than this many bytes; None = no cap
+    maximum_bytes_billed: int | None = Field(None, ge=1)
 
 
 class ModelSettings(BaseModel):
@@ -96,6 +110,13 @@ class Settings(BaseSettings):
     @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
+
+    @property
+    def warehouse_uri(self) -> str:
+        """Where the warehouse is, for people: the DuckDB file or the BigQuery datasets."""
+        if self.target == "bigquery":
+            return f"bigquery://{self.gcp.project or '?'}/{self.gcp.dataset}_*"
+        return str(self.warehouse_path)
 
     @property
     def reports_dir(self) -> Path:

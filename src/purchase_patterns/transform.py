@@ -2,8 +2,8 @@
 data-quality results and report.
 
 - :func:`run_transform` builds seeds, models and tests (``dbt build``) with dbt's Python
-  runner against the DuckDB warehouse and summarises what happened as a
-  :class:`TransformResult`. Models that need purchase dates are disabled (dbt var ``dated``)
+  runner against the configured warehouse (profile target ``duckdb`` or ``bigquery``, from
+  ``settings.target``) and summarises what happened as a :class:`TransformResult`. Models that need purchase dates are disabled (dbt var ``dated``)
   when the data has none, and reported as skipped with the reason.
 - :func:`write_quality_results` appends the ingest checks (per batch) and every dbt test to
   ``quality.dq_results``, with up to five failing rows from the test's ``store_failures`` table.
@@ -32,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 
+from .datastore import DataStore, as_store, records
 from .settings import Settings
-from .warehouse import now
+from .warehouse import TABLES, now
 
 #: The dbt project (``transform/`` at the top of the repository); override with the
 #: ``dbt_project_dir`` setting.
@@ -49,26 +51,13 @@ REJECT_RATE_ERROR = 0.5
 #: dbt keeps global state (flags, adapters, logging): one invocation at a time per process.
 _DBT_LOCK = threading.Lock()
 
-DQ_RESULTS_DDL = """
-create table if not exists quality.dq_results (
-    run_id varchar not null,
-    checked_at timestamp not null,
-    check_name varchar not null,
-    source varchar not null,
-    severity varchar not null,
-    status varchar not null,
-    failing_rows bigint,
-    sample json,
-    message varchar
-)"""
-
-
 @dataclass
 class TransformResult:
     """What a dbt build did. ``tests`` holds one dict per data test and unit test:
     ``name, kind ('data' | 'unit'), model, severity ('error' | 'warn'), status ('pass' |
     'warn' | 'fail' | 'error' | 'skipped'), failures, message, relation`` (the
-    ``store_failures`` table, ``schema.table``, when there is one) and ``seconds``."""
+    ``store_failures`` table, ``schema.table``, when there is one), ``failures_layer`` and
+    ``failures_table`` (the same table for ``DataStore.relation``) and ``seconds``."""
 
     success: bool
     models_built: list[str] = field(default_factory=list)
@@ -114,16 +103,41 @@ def dbt_dir(settings: Settings) -> Path:
 
 
 def _profile_env(settings: Settings) -> dict[str, str]:
+    """The environment ``transform/profiles.yml`` reads, for the configured target. Secrets
+    go in ``DBT_ENV_SECRET_*`` variables, which dbt scrubs from its logs."""
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-    return {
+    env = {
+        "PURCHASE_PATTERNS_DBT_TARGET": settings.target,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DO_NOT_TRACK": "1",
+    }
+    if settings.target == "bigquery":
+        from .gcp import require
+
+        gcp = require(settings)
+        method = ("oauth-secrets" if gcp.anonymous
+                  else "service-account" if gcp.credentials_file else "oauth")
+        env |= {
+            "PURCHASE_PATTERNS_DBT_BQ_METHOD": method,
+            "PURCHASE_PATTERNS_DBT_BQ_PROJECT": gcp.project or "",
+            "PURCHASE_PATTERNS_DBT_BQ_DATASET": gcp.dataset,
+            "PURCHASE_PATTERNS_DBT_BQ_LOCATION": gcp.location,
+            "PURCHASE_PATTERNS_DBT_BQ_TIMEOUT": str(int(gcp.timeout_seconds)),
+            "PURCHASE_PATTERNS_DBT_BQ_MAX_BYTES_BILLED": str(gcp.maximum_bytes_billed or ""),
+            # the emulator takes any token; nothing is sent to Google
+            "DBT_ENV_SECRET_BIGQUERY_TOKEN": "anonymous" if gcp.anonymous else "",
+            "DBT_ENV_SECRET_BIGQUERY_KEYFILE": (gcp.credentials_file.get_secret_value()
+                                                if gcp.credentials_file else ""),
+        }
+        if gcp.bigquery_endpoint:
+            env["PURCHASE_PATTERNS_DBT_BQ_API_ENDPOINT"] = gcp.bigquery_endpoint
+        return env
+    return env | {
         "PURCHASE_PATTERNS_WAREHOUSE": str(settings.warehouse_path.resolve()),
-        "PURCHASE_PATTERNS_DBT_TARGET": "duckdb",
         # the same DuckDB configuration as warehouse.connect()
         "PURCHASE_PATTERNS_DBT_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "PURCHASE_PATTERNS_DBT_DUCKDB_THREADS": str(settings.duckdb_threads),
         "PURCHASE_PATTERNS_DBT_TEMP_DIR": str(settings.tmp_dir.resolve()),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        "DO_NOT_TRACK": "1",
     }
 
 
@@ -147,15 +161,24 @@ def _common_args(settings: Settings, project: Path, dated: bool) -> list[str]:
     return [
         "--project-dir", str(project),
         "--profiles-dir", str(project),
-        "--target", "duckdb",
+        "--target", settings.target,
         "--target-path", str(base / "target"),
         "--log-path", str(base / "logs"),
-        "--vars", json.dumps({"dated": bool(dated)}),
+        "--vars", json.dumps(_vars(settings, dated)),
         "--log-level", "none",
         "--log-level-file", "info",
         "--no-use-colors",
         "--no-send-anonymous-usage-stats",
     ]
+
+
+def _vars(settings: Settings, dated: bool) -> dict[str, Any]:
+    """dbt vars: ``dated`` (see ``run_transform``) and, for anonymous BigQuery connections
+    (only the emulator takes those), ``bigquery_emulator`` (see ``macros/contracts.sql``)."""
+    out: dict[str, Any] = {"dated": bool(dated)}
+    if settings.target == "bigquery" and settings.gcp.anonymous:
+        out["bigquery_emulator"] = True
+    return out
 
 
 def _invoke(settings: Settings, args: list[str], run_id: str | None = None) -> Any:
@@ -262,9 +285,11 @@ def _test_record(r: Any, node: Any, kind: str, status: str) -> dict[str, Any]:
     model = attached.split(".")[-1] if attached else None
     if kind == "unit_test":
         model = getattr(node, "model", None) or model
-    relation = None
+    relation = layer = None
     if kind == "test" and getattr(config, "store_failures", False):
         relation = f"{node.schema}.{node.alias}"
+        # the custom schema (``+schema: quality``) is the DataStore layer on every target
+        layer = getattr(config, "schema", None) or node.schema
     failures = r.failures
     if status == "pass":
         message = ""
@@ -284,6 +309,8 @@ def _test_record(r: Any, node: Any, kind: str, status: str) -> dict[str, Any]:
         "failures": failures,
         "message": message,
         "relation": relation,
+        "failures_layer": layer,
+        "failures_table": node.alias if relation else None,
         "seconds": round(float(r.execution_time or 0.0), 3),
     }
 
@@ -354,19 +381,18 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _sample(con: duckdb.DuckDBPyConnection, relation: str | None) -> str | None:
-    """Up to SAMPLE_ROWS rows of a store_failures table, as a JSON array (None if absent)."""
-    if not relation or "." not in relation:
+def _sample(store: DataStore, test: dict[str, Any]) -> str | None:
+    """Up to SAMPLE_ROWS rows of a test's store_failures table, as a JSON array (None if
+    absent)."""
+    layer, table = test.get("failures_layer"), test.get("failures_table")
+    if not layer or not table:
         return None
-    schema, table = relation.split(".", 1)
-    ident = ".".join('"' + part.replace('"', '""') + '"' for part in (schema, table))
     try:
-        cur = con.execute(f"select * from {ident} limit {SAMPLE_ROWS}")  # noqa: S608
-        cols = [d[0] for d in cur.description]
-        rows = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
-    except duckdb.Error:
+        frame = store.query(f"select * from {store.relation(layer, table)} "  # noqa: S608
+                            f"limit {SAMPLE_ROWS}")
+    except Exception:  # noqa: BLE001 - a sample is a courtesy: never fail the report for it
         return None
-    return json.dumps(rows, default=_json_default)
+    return json.dumps(records(frame), default=_json_default)
 
 
 def _ingest_checks(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -413,13 +439,12 @@ def _ingest_checks(batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return checks
 
 
-def write_quality_results(con: duckdb.DuckDBPyConnection, run_id: str,
+def write_quality_results(store: DataStore | duckdb.DuckDBPyConnection, run_id: str,
                           ingest_batches: list[dict[str, Any]],
                           transform: TransformResult) -> int:
-    """Append this run's checks to ``quality.dq_results`` (created if needed): the ingest
-    checks per batch and every dbt test, with sample failing rows. Returns the rows written."""
-    con.execute("create schema if not exists quality")
-    con.execute(DQ_RESULTS_DDL)
+    """Append this run's checks to ``quality.dq_results``: the ingest checks per batch and
+    every dbt test, with sample failing rows. Returns the rows written."""
+    store = as_store(store)
     checked_at = now()
     rows: list[list[Any]] = []
     for c in _ingest_checks(ingest_batches):
@@ -427,7 +452,7 @@ def write_quality_results(con: duckdb.DuckDBPyConnection, run_id: str,
                      c["failing_rows"], c["sample"], c["message"]])
     for t in transform.tests:
         failing = t["status"] in ("fail", "warn") and (t.get("failures") or 0) > 0
-        sample = _sample(con, t.get("relation")) if failing else None
+        sample = _sample(store, t) if failing else None
         rows.append([run_id, checked_at, t["name"], "dbt", t["severity"], t["status"],
                      t.get("failures"), sample, t.get("message") or ""])
     for name, msg in transform.models_failed:
@@ -437,37 +462,33 @@ def write_quality_results(con: duckdb.DuckDBPyConnection, run_id: str,
         rows.append([run_id, checked_at, "dbt build", "dbt", "error", "error", None, None,
                      transform.message or "dbt build did not succeed"])
     if rows:
-        con.executemany("insert into quality.dq_results values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        rows)
+        frame = pd.DataFrame(rows, columns=[f.name for f in TABLES["quality", "dq_results"]])
+        frame["failing_rows"] = frame["failing_rows"].astype("Int64")
+        store.append("quality", "dq_results", frame)
     return len(rows)
 
 
-def blocking_checks(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
+def blocking_checks(store: DataStore | duckdb.DuckDBPyConnection,
+                    run_id: str) -> list[dict[str, Any]]:
     """The run's error-severity checks (ingest and dbt) that failed or could not run."""
-    return [c for c in _quality_rows(con, run_id)
+    return [c for c in _quality_rows(as_store(store), run_id)
             if c["severity"] == "error" and c["status"] in ("fail", "error")]
 
 
-def _quality_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, Any]]:
-    exists = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'quality' and table_name = 'dq_results'"
-    ).fetchone()[0]
-    if not exists:
+def _quality_rows(store: DataStore, run_id: str) -> list[dict[str, Any]]:
+    if not store.has_table("quality", "dq_results"):
         return []
-    cur = con.execute(
-        """select check_name, source, severity, status, failing_rows, sample, message,
+    frame = store.query(
+        f"""select check_name, source, severity, status, failing_rows, sample, message,
                   checked_at
-           from quality.dq_results where run_id = ?
+           from {store.relation("quality", "dq_results")} where run_id = @run_id
            order by case status when 'error' then 0 when 'fail' then 1 when 'warn' then 2
                     when 'skipped' then 3 else 4 end,
-                    case severity when 'error' then 0 else 1 end, source desc, check_name""",
-        [run_id],
+                    case severity when 'error' then 0 else 1 end, source desc, check_name""",  # noqa: S608
+        {"run_id": run_id},
     )
-    cols = [d[0] for d in cur.description]
     out = []
-    for row in cur.fetchall():
-        rec = dict(zip(cols, row, strict=True))
+    for rec in records(frame):
         rec["sample"] = json.loads(rec["sample"]) if rec["sample"] else None
         rec["checked_at"] = rec["checked_at"].isoformat() if rec["checked_at"] else None
         out.append(rec)
@@ -496,13 +517,13 @@ max-width:60rem;overflow:auto}
 """
 
 
-def write_quality_report(con: duckdb.DuckDBPyConnection, run_id: str,
+def write_quality_report(store: DataStore | duckdb.DuckDBPyConnection, run_id: str,
                          out_dir: Path) -> tuple[Path, Path]:
     """Write ``data_quality.html`` (self-contained) and ``data_quality.json`` for a run from
     ``quality.dq_results``; returns both paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    checks = _quality_rows(con, run_id)
+    checks = _quality_rows(as_store(store), run_id)
     counts: dict[str, int] = {}
     for c in checks:
         counts[c["status"]] = counts.get(c["status"], 0) + 1

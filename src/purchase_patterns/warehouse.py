@@ -5,7 +5,11 @@ Tables written here (dbt owns everything else):
 - ``raw.purchases``: canonical purchase lines (see ``schema.py``), one batch per source file;
 - ``raw.rejects``: rows that broke the contract, with file, line, column, reason and raw text;
 - ``raw.batches``: one row per loaded file (content hash, counts, lake URIs);
-- ``meta.runs`` and ``meta.run_log``: every run and every stage with status, timings, rows.
+- ``meta.runs`` and ``meta.run_log``: every run and every stage with status, timings, rows;
+- ``quality.dq_results``: every data-quality check of every run (written by ``transform``).
+
+The same tables exist on BigQuery (``bigquery.py``). The run log functions below write
+through a :class:`~purchase_patterns.datastore.DataStore`, so they work on both.
 """
 
 from __future__ import annotations
@@ -18,41 +22,81 @@ import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 
+from .datastore import DataStore, as_store
 from .errors import PurchasePatternsError
 from .schema import CANONICAL_COLUMNS
 from .settings import Settings
 
-DDL = [
-    "create schema if not exists raw",
-    "create schema if not exists meta",
-    "create schema if not exists quality",
-    "create table if not exists raw.purchases ("
-    + ", ".join(f"{c.name} {c.sql_type}" for c in CANONICAL_COLUMNS)
-    + ")",
-    """create table if not exists raw.rejects (
-        batch_id varchar not null, source_file varchar not null, line bigint,
-        column_name varchar, reason varchar not null, raw_text varchar)""",
-    """create table if not exists raw.batches (
-        batch_id varchar primary key, run_id varchar not null, source_file varchar not null,
-        source_format varchar not null, variant varchar, size_bytes bigint,
-        rows_in bigint not null, rows_loaded bigint not null, rows_rejected bigint not null,
-        dated boolean not null, lake_raw_uri varchar, lake_parquet_uri varchar,
-        loaded_at timestamp not null, seconds double,
-        check (rows_in = rows_loaded + rows_rejected))""",
-    """create table if not exists meta.runs (
-        run_id varchar primary key, command varchar, started_at timestamp not null,
-        finished_at timestamp, status varchar not null, exit_code integer, summary json,
-        pid integer, host varchar)""",
-    """create table if not exists meta.run_log (
-        run_id varchar not null, stage varchar not null, status varchar not null,
-        started_at timestamp not null, finished_at timestamp, seconds double,
-        rows bigint, detail varchar)""",
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    sql_type: str
+    not_null: bool = False
+
+
+#: The tables the loader, the run log and the quality results own, on every target: DuckDB
+#: DDL below, BigQuery schemas in ``bigquery.py``. Types are DuckDB's names.
+TABLES: dict[tuple[str, str], tuple[Field, ...]] = {
+    ("raw", "purchases"): tuple(Field(c.name, c.sql_type) for c in CANONICAL_COLUMNS),
+    ("raw", "rejects"): (
+        Field("batch_id", "VARCHAR", True), Field("source_file", "VARCHAR", True),
+        Field("line", "BIGINT"), Field("column_name", "VARCHAR"),
+        Field("reason", "VARCHAR", True), Field("raw_text", "VARCHAR"),
+    ),
+    ("raw", "batches"): (
+        Field("batch_id", "VARCHAR", True), Field("run_id", "VARCHAR", True),
+        Field("source_file", "VARCHAR", True), Field("source_format", "VARCHAR", True),
+        Field("variant", "VARCHAR"), Field("size_bytes", "BIGINT"),
+        Field("rows_in", "BIGINT", True), Field("rows_loaded", "BIGINT", True),
+        Field("rows_rejected", "BIGINT", True), Field("dated", "BOOLEAN", True),
+        Field("lake_raw_uri", "VARCHAR"), Field("lake_parquet_uri", "VARCHAR"),
+        Field("loaded_at", "TIMESTAMP", True), Field("seconds", "DOUBLE"),
+    ),
+    ("meta", "runs"): (
+        Field("run_id", "VARCHAR", True), Field("command", "VARCHAR"),
+        Field("started_at", "TIMESTAMP", True), Field("finished_at", "TIMESTAMP"),
+        Field("status", "VARCHAR", True), Field("exit_code", "INTEGER"),
+        Field("summary", "JSON"), Field("pid", "INTEGER"), Field("host", "VARCHAR"),
+    ),
+    ("meta", "run_log"): (
+        Field("run_id", "VARCHAR", True), Field("stage", "VARCHAR", True),
+        Field("status", "VARCHAR", True), Field("started_at", "TIMESTAMP", True),
+        Field("finished_at", "TIMESTAMP"), Field("seconds", "DOUBLE"), Field("rows", "BIGINT"),
+        Field("detail", "VARCHAR"),
+    ),
+    ("quality", "dq_results"): (
+        Field("run_id", "VARCHAR", True), Field("checked_at", "TIMESTAMP", True),
+        Field("check_name", "VARCHAR", True), Field("source", "VARCHAR", True),
+        Field("severity", "VARCHAR", True), Field("status", "VARCHAR", True),
+        Field("failing_rows", "BIGINT"), Field("sample", "JSON"), Field("message", "VARCHAR"),
+    ),
+}
+
+#: Constraints DuckDB enforces (BigQuery has none; its loader checks the same by query).
+_CONSTRAINTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("raw", "batches"): ("primary key (batch_id)", "check (rows_in = rows_loaded + rows_rejected)"),
+    ("meta", "runs"): ("primary key (run_id)",),
+}
+
+
+def _ddl(layer: str, table: str) -> str:
+    cols = [f"{f.name} {f.sql_type}{' not null' if f.not_null else ''}"
+            for f in TABLES[layer, table]]
+    return (f"create table if not exists {layer}.{table} ("
+            + ", ".join(cols + list(_CONSTRAINTS.get((layer, table), ()))) + ")")
+
+
+DDL = [f"create schema if not exists {layer}" for layer in ("raw", "meta", "quality")] + [
+    _ddl(layer, table) for layer, table in TABLES
 ]
 
 
@@ -76,19 +120,9 @@ def connect(settings: Settings, *, read_only: bool = False,
     configuration, so the folder must be the same for every connection to that file."""
     path = path or settings.warehouse_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-    spill = settings.tmp_dir
-    if read_only:
-        file_key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
-        spill = spill / f"reader-{os.getpid()}-{file_key}"
-    config = {
-        "memory_limit": settings.duckdb_memory_limit,
-        "threads": settings.duckdb_threads,
-        "temp_directory": str(spill),
-        "preserve_insertion_order": True,
-    }
     try:
-        con = duckdb.connect(str(path), read_only=read_only, config=config)
+        con = duckdb.connect(str(path), read_only=read_only,
+                              config=_config(settings, _spill_dir(settings, path, read_only)))
     except duckdb.IOException as exc:
         msg = str(exc)
         m = re.search(r"PID (\d+)", msg)
@@ -125,6 +159,36 @@ def sweep_spill(settings: Settings) -> None:
             entry.unlink(missing_ok=True)
 
 
+def scratch(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB database with the loader's tables, where files are validated and
+    staged before they go to a remote warehouse (BigQuery). It spills to ``tmp_dir`` like
+    the warehouse does."""
+    con = duckdb.connect(":memory:", config=_config(settings))
+    con.execute("set enable_progress_bar = false")
+    for stmt in DDL:
+        con.execute(stmt)
+    return con
+
+
+def _spill_dir(settings: Settings, path: Path, read_only: bool) -> Path:
+    """The writer spills to ``tmp_dir``; each reader process to its own folder per file."""
+    if not read_only:
+        return settings.tmp_dir
+    file_key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    return settings.tmp_dir / f"reader-{os.getpid()}-{file_key}"
+
+
+def _config(settings: Settings, spill: Path | None = None) -> dict[str, Any]:
+    """The configured memory limit, threads and spill folder."""
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "memory_limit": settings.duckdb_memory_limit,
+        "threads": settings.duckdb_threads,
+        "temp_directory": str(spill or settings.tmp_dir),
+        "preserve_insertion_order": True,
+    }
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("begin transaction")
@@ -137,23 +201,33 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 # -- run log ----------------------------------------------------------------------------------
+# On every target: each function takes a DataStore (or an open DuckDB warehouse connection),
+# adds rows with ``append`` and changes them with parameterised ``update`` statements whose
+# SQL is valid on DuckDB and on BigQuery.
 
 
-def start_run(con: duckdb.DuckDBPyConnection, run_id: str, command: str) -> None:
-    """Record a run as running, and mark runs left 'running' by a process that no longer
-    exists on this host (killed, crashed) as 'interrupted'."""
+def start_run(store: DataStore | duckdb.DuckDBPyConnection, run_id: str,
+              command: str) -> None:
+    """Record a run as running (once), and mark runs left 'running' by a process that no
+    longer exists on this host (killed, crashed) as 'interrupted'."""
+    store = as_store(store)
     host = socket.gethostname()
-    for other, pid in con.execute(
-        "select run_id, pid from meta.runs where status = 'running' and host = ? and run_id <> ?",
-        [host, run_id],
-    ).fetchall():
-        if pid is None or not process_alive(pid):
-            con.execute("update meta.runs set status = 'interrupted' where run_id = ?", [other])
-    con.execute(
-        "insert into meta.runs (run_id, command, started_at, status, pid, host) "
-        "values (?, ?, ?, 'running', ?, ?) on conflict do nothing",
-        [run_id, command, now(), os.getpid(), host],
-    )
+    runs = store.relation("meta", "runs")
+    stale = store.query(
+        f"select run_id, pid from {runs} "  # noqa: S608 - package-built relation names only
+        "where status = 'running' and host = @host and run_id <> @run_id",
+        {"host": host, "run_id": run_id})
+    for other, pid in stale.itertuples(index=False):
+        if pd.isna(pid) or not process_alive(int(pid)):
+            store.execute(f"update {runs} set status = 'interrupted' "  # noqa: S608
+                          "where run_id = @run_id", {"run_id": other})
+    known = store.query(f"select count(*) as n from {runs} where run_id = @run_id",  # noqa: S608
+                        {"run_id": run_id})
+    if int(known["n"].iloc[0]) == 0:
+        store.append("meta", "runs", pd.DataFrame([{
+            "run_id": run_id, "command": command, "started_at": now(), "status": "running",
+            "pid": os.getpid(), "host": host,
+        }]))
 
 
 def process_alive(pid: int) -> bool:
@@ -167,20 +241,24 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, exit_code: int,
-               summary: dict[str, Any]) -> None:
-    con.execute(
-        "update meta.runs set finished_at = ?, status = ?, exit_code = ?, summary = ? "
-        "where run_id = ?",
-        [now(), status, exit_code, json.dumps(summary, default=str), run_id],
-    )
+def finish_run(store: DataStore | duckdb.DuckDBPyConnection, run_id: str, status: str,
+               exit_code: int, summary: dict[str, Any]) -> None:
+    store = as_store(store)
+    store.execute(
+        f"update {store.relation('meta', 'runs')} "  # noqa: S608
+        "set finished_at = @finished_at, status = @status, exit_code = @exit_code, "
+        "summary = @summary where run_id = @run_id",
+        {"finished_at": now(), "status": status, "exit_code": int(exit_code),
+         "summary": json.dumps(summary, default=str), "run_id": run_id})
 
 
-def log_stage(con: duckdb.DuckDBPyConnection, run_id: str, stage: str, status: str,
-              started_at: datetime, *, rows: int | None = None, detail: str = "") -> None:
+def log_stage(store: DataStore | duckdb.DuckDBPyConnection, run_id: str, stage: str,
+              status: str, started_at: datetime, *, rows: int | None = None,
+              detail: str = "") -> None:
+    store = as_store(store)
     finished = now()
-    con.execute(
-        "insert into meta.run_log values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [run_id, stage, status, started_at, finished,
-         (finished - started_at).total_seconds(), rows, detail],
-    )
+    store.append("meta", "run_log", pd.DataFrame([{
+        "run_id": run_id, "stage": stage, "status": status, "started_at": started_at,
+        "finished_at": finished, "seconds": (finished - started_at).total_seconds(),
+        "rows": rows, "detail": detail,
+    }]))

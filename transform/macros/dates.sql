@@ -27,8 +27,10 @@
     cast({{ dbt.date_trunc('week', date_expr) }} as date)
 {%- endmacro %}
 
+{#- BigQuery: step back to Monday with plain date arithmetic (same result as
+    date_trunc(d, isoweek), which the BigQuery emulator cannot run). -#}
 {% macro bigquery__week_start(date_expr) -%}
-    date_trunc({{ date_expr }}, isoweek)
+    date_sub({{ date_expr }}, interval {{ purchase_patterns.bigquery__day_of_week_iso(date_expr) }} - 1 day)
 {%- endmacro %}
 
 {#- First day of the month holding the date, as a date (dbt.date_trunc returns a timestamp
@@ -41,8 +43,10 @@
     cast({{ dbt.date_trunc('month', date_expr) }} as date)
 {%- endmacro %}
 
+{#- BigQuery: the first of the month by date arithmetic, a DATE (date_trunc(d, month) is
+    the same on BigQuery but returns a DATETIME on the emulator). -#}
 {% macro bigquery__month_start(date_expr) -%}
-    date_trunc({{ date_expr }}, month)
+    date_sub({{ date_expr }}, interval extract(day from {{ date_expr }}) - 1 day)
 {%- endmacro %}
 
 {#- Whole days from start_date to end_date. -#}

@@ -1,3 +1,6 @@
+-- Clustered by customer on BigQuery (per-customer lookups scan one block).
+{{ config(cluster_by=(['customer_id'] if target.type == 'bigquery' else none)) }}
+
 -- One row per customer: the features the segmentation, CLV and churn models start from.
 
 with

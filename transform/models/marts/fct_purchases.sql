@@ -1,3 +1,13 @@
+-- On BigQuery the table is partitioned by month of purchase (when the data is dated) and
+-- clustered by customer, so that date-bounded and per-customer queries scan less.
+{{ config(
+    partition_by=(
+        {'field': 'purchase_date', 'data_type': 'date', 'granularity': 'month'}
+        if target.type == 'bigquery' and var('dated', true) else none
+    ),
+    cluster_by=(['customer_id'] if target.type == 'bigquery' else none),
+) }}
+
 with
 
 purchases as (
