@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import warehouse
 from .errors import (
@@ -24,6 +24,9 @@ from .errors import (
 from .ingest import BatchResult, expand_inputs, ingest_file
 from .lake import Lake
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .transform import TransformResult
 
 Progress = Callable[[str, float | None], None]
 
@@ -265,13 +268,24 @@ def transform_stage(settings: Settings, summary: RunSummary, progress: Progress 
 
     A failing error-severity check (or a model that does not build) marks the run as a
     data-quality failure (exit 1): later stages are skipped and nothing is published."""
-    from .transform import run_transform, write_quality_report, write_quality_results
+    from .transform import run_transform
 
     progress("transforming with dbt", None)
     started = warehouse.now()
-    t0 = time.perf_counter()
-    dated = data_is_dated(settings)
-    result = run_transform(settings, summary.run_id, dated=dated)
+    result = run_transform(settings, summary.run_id, dated=data_is_dated(settings))
+    record_transform(settings, summary, result, started)
+
+
+def record_transform(settings: Settings, summary: RunSummary, result: TransformResult,
+                     started: datetime) -> None:
+    """Record what a dbt build did for the run: ``quality.dq_results`` and the report
+    ``reports/<run id>/data_quality.html``, the stage in ``meta.run_log`` and the summary, and
+    the run's exit code (1 when an error-severity check failed or a model did not build).
+
+    Shared by the CLI's transform stage and the Airflow DAG, which runs dbt one node per task
+    and assembles the :class:`TransformResult` from the tasks' results."""
+    from .transform import write_quality_report, write_quality_results
+
     failed = result.failed_checks
     ok = result.success and not failed
     report = settings.reports_dir / summary.run_id / "data_quality.html"
@@ -286,7 +300,8 @@ def transform_stage(settings: Settings, summary: RunSummary, progress: Progress 
         con.close()
     for name, reason in result.models_skipped:
         summary.stage(f"model:{name}", "skipped", reason)
-    summary.stage("transform", "ran" if ok else "failed", seconds=time.perf_counter() - t0,
+    summary.stage("transform", "ran" if ok else "failed",
+                  seconds=(warehouse.now() - started).total_seconds(),
                   models=len(result.models_built), tests=len(result.tests),
                   failing=[f"{t['name']}: {t.get('failures', '?')} rows" for t in failed],
                   warnings=[t["name"] for t in result.warnings], quality_report=str(report))
