@@ -72,6 +72,9 @@ def _run(dag: Any, at: datetime | None = None, **kwargs: Any) -> Run:
     """``dag.test()``; ``at`` fixes the run's date and so its run id (``manual__<at>``)."""
     if at:
         kwargs |= {"logical_date": at, "run_after": at}
+    # As Airflow's LocalExecutor does before it starts its workers: the objects this process
+    # already holds are left out of garbage collection, which cosmos runs after each dbt call.
+    gc.freeze()
     dr = dag.test(**kwargs)
     return Run(str(dr.state), {ti.task_id: (str(ti.state), ti.try_number)
                                for ti in dr.get_task_instances()})
@@ -116,11 +119,8 @@ def airflow_db() -> Iterator[None]:
     from airflow.utils import db
 
     db.initdb()
-    # As Airflow's LocalExecutor does before it starts its workers: the objects this process
-    # already holds are left out of garbage collection, which cosmos runs after each dbt call.
-    gc.freeze()
     yield
-    gc.unfreeze()
+    gc.unfreeze()  # see _run
 
 
 @pytest.fixture(scope="module")

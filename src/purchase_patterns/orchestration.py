@@ -187,7 +187,7 @@ def load(run_id: str, home: str | None = None) -> dict[str, Any]:
         _record_failure(settings, summary)
         raise UsageError(f"the warehouse holds no purchases yet: put files in {inbox(settings)} "
                          "or trigger ingest_to_lake with a path")
-    return summary.as_dict() | {"dated": data_is_dated(settings)}
+    return _payload(summary) | {"dated": data_is_dated(settings)}
 
 
 def stages_after_transform() -> list[str]:
@@ -217,7 +217,7 @@ def run_stage(name: str, summary: dict[str, Any], home: str | None = None) -> di
     if run.exit_code != EXIT_OK:
         _record_failure(settings, run)
         raise DataQualityError("; ".join(run.errors) or f"stage {name} did not succeed")
-    return run.as_dict()
+    return _payload(run)
 
 
 def finish_and_publish(summary: dict[str, Any], home: str | None = None) -> dict[str, Any]:
@@ -230,7 +230,7 @@ def finish_and_publish(summary: dict[str, Any], home: str | None = None) -> dict
     finish(settings, run)
     publish_stage(settings, run)
     finish(settings, run)
-    return run.as_dict()
+    return _payload(run)
 
 
 def summary_from_dict(data: dict[str, Any]) -> RunSummary:
@@ -243,6 +243,12 @@ def summary_from_dict(data: dict[str, Any]) -> RunSummary:
     values = {k: v for k, v in data.items() if k in names}
     values["stages"] = [StageRecord(**s) for s in data.get("stages") or []]
     return RunSummary(**values)
+
+
+def _payload(run: RunSummary) -> dict[str, Any]:
+    """The run summary as plain JSON values, whatever a stage put in its details, so that it
+    travels over XCom to the next task."""
+    return json.loads(json.dumps(run.as_dict(), default=str))
 
 
 def _progress(stage: str) -> Callable[[str, float | None], None]:
@@ -476,7 +482,7 @@ def record_quality(summary: dict[str, Any] | None,
     if run.exit_code != EXIT_OK:
         _record_failure(settings, run)
         raise DataQualityError("; ".join(run.errors))
-    return run.as_dict()
+    return _payload(run)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
