@@ -59,10 +59,14 @@ lint: $(VENV)/.test-$(STAMP_KEY)
 # database in <home>/.airflow, this repository's DAGs, no examples, at most 4 task processes,
 # and nothing listening beyond 127.0.0.1: `airflow standalone` itself would also start two log
 # servers on every interface, which one machine does not need (the UI reads the task logs
-# from local files), so the components are started here without them. Ctrl-C stops them all.
+# from local files), so the components are started here without them; the API server first,
+# so that the first tasks can report to it. Ctrl-C stops them all.
 AIRFLOW_PORT ?= 8080
 AIRFLOW_DIR = $(abspath $(HOME_DIR))/.airflow
 AIRFLOW_URL = http://127.0.0.1:$(AIRFLOW_PORT)
+# `airflow ...` with Ctrl-C (SIGINT) restored: a shell starts background commands with it
+# ignored, and a component still starting up would then miss it
+AIRFLOW_CMD = $(abspath $(BIN))/python -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp("airflow", ["airflow", *sys.argv[1:]])'
 
 airflow: $(VENV)/.airflow-$(STAMP_KEY)
 	@mkdir -p "$(AIRFLOW_DIR)" "$(abspath $(HOME_DIR))/inbox"
@@ -83,24 +87,23 @@ airflow: $(VENV)/.airflow-$(STAMP_KEY)
 	echo "airflow: preparing the metadata database in $(AIRFLOW_DIR)"; \
 	airflow db migrate > "$(AIRFLOW_DIR)/db-migrate.log" 2>&1 \
 	  || { echo "error: airflow db migrate failed, see $(AIRFLOW_DIR)/db-migrate.log"; exit 2; }; \
-	pids=""; \
-	airflow api-server --host 127.0.0.1 --port $(AIRFLOW_PORT) & pids="$$pids $$!"; \
-	airflow scheduler --skip-serve-logs & pids="$$pids $$!"; \
-	airflow dag-processor & pids="$$pids $$!"; \
-	airflow triggerer --skip-serve-logs & pids="$$pids $$!"; \
 	trap 'echo "airflow: stopping"; kill -TERM $$pids 2>/dev/null; wait; exit 0' INT TERM; \
+	$(AIRFLOW_CMD) api-server --host 127.0.0.1 --port $(AIRFLOW_PORT) & pids="$$!"; \
 	up=""; \
 	for i in $$(seq 180); do \
 	  $(abspath $(BIN))/python -c "import urllib.request; urllib.request.urlopen('$(AIRFLOW_URL)/api/v2/monitor/health', timeout=2)" 2>/dev/null && { up=1; break; }; \
 	  sleep 1; \
 	done; \
-	if [ -z "$$up" ]; then echo "warning: Airflow did not answer at $(AIRFLOW_URL) within 3 minutes; see the output above"; else \
+	[ -n "$$up" ] || { echo "error: the API server did not answer at $(AIRFLOW_URL) within 3 minutes"; kill -TERM $$pids; wait; exit 2; }; \
+	$(AIRFLOW_CMD) scheduler --skip-serve-logs & pids="$$pids $$!"; \
+	$(AIRFLOW_CMD) dag-processor & pids="$$pids $$!"; \
+	$(AIRFLOW_CMD) triggerer --skip-serve-logs & pids="$$pids $$!"; \
 	echo ""; \
 	echo "Airflow is up at $(AIRFLOW_URL) (listening on 127.0.0.1 only)"; \
 	echo "  log in as admin; the password is in $(AIRFLOW_DIR)/simple_auth_manager_passwords.json.generated"; \
 	echo "  drop purchase files in $(abspath $(HOME_DIR))/inbox (ingest_to_lake looks every 10 minutes),"; \
 	echo "  or trigger ingest_to_lake with a path; load_transform_validate follows. Ctrl-C stops Airflow."; \
-	echo ""; fi; \
+	echo ""; \
 	wait
 
 clean:
