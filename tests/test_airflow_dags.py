@@ -12,6 +12,7 @@ CLI's transform on the same file.
 
 from __future__ import annotations
 
+import ast
 import csv
 import gc
 import hashlib
@@ -183,6 +184,26 @@ def test_dags_parse_with_tags_retries_and_no_work_at_parse_time(airflow_db, tmp_
     assert ltv.get_task("record_quality").upstream_task_ids >= {
         "load", "dbt.assert_aggregates_reconcile_with_facts_test"}
     assert any(t.startswith("dbt.") for t in ltv.get_task("load").downstream_task_ids)
+
+
+def test_dag_files_only_wire_package_functions():
+    """The DAG files import Airflow and the package's orchestration, nothing that does work;
+    every task body is one call into ``purchase_patterns.orchestration``."""
+    allowed = {"__future__", "datetime", "typing", "airflow.sdk", "purchase_patterns",
+               "purchase_patterns.sources"}
+    for path in DAGS.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert imported <= allowed, (path.name, imported - allowed)
+        tasks = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+                 and any(ast.unparse(d).split("(")[0].split(".")[0] == "task"
+                         for d in f.decorator_list)]
+        assert tasks, path.name
+        for fn in tasks:
+            body = [b for b in fn.body if not isinstance(b, ast.Expr)]  # docstrings aside
+            assert len(body) == 1 and isinstance(body[0], ast.Return), (path.name, fn.name)
+            assert ast.unparse(body[0].value).startswith("orch."), (path.name, fn.name)
 
 
 def test_both_dags_build_and_publish_the_warehouse(flow, kaggle_csv):
