@@ -119,9 +119,15 @@ def _asset_events() -> list[dict[str, Any]]:
 def airflow_db() -> Iterator[None]:
     from airflow.utils import db
 
+    saved = dict(os.environ)
     db.initdb()
     yield
     gc.unfreeze()  # see _run
+    # dag.test() runs every task in this process, and cosmos copies each dbt task's
+    # environment into os.environ (for OpenLineage); a worker runs each task in its own
+    # process. Put the environment back for the tests that follow.
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@
 The DAG files only wire these functions together; everything they do is here and in
 ``pipeline``, so the CLI and Airflow run the same code with the same settings (``settings.py``:
 ``PURCHASE_PATTERNS_*`` environment variables or the YAML file, read by every task). The
-functions that take and return plain values (``land``, ``load``, ``run_stage``,
+functions that take and return plain values (``land``, ``check_files``, ``load``, ``run_stage``,
 ``finish_and_publish``) work without Airflow; the ones that need a task's context import
 Airflow and cosmos lazily, so the package still works without the ``airflow`` extra.
 
