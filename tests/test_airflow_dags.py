@@ -192,6 +192,20 @@ def test_dags_parse_with_tags_retries_and_no_work_at_parse_time(airflow_db, tmp_
     assert any(t.startswith("dbt.") for t in ltv.get_task("load").downstream_task_ids)
 
 
+def test_retries_only_for_failures_a_retry_can_fix():
+    from airflow.sdk import RetryAction
+
+    from purchase_patterns.errors import DataQualityError, InputFileError
+    from purchase_patterns.warehouse import WarehouseBusyError
+
+    policy = orch.default_args()["retry_policy"]
+    busy = WarehouseBusyError("warehouse.duckdb: warehouse is in use by another process")
+    assert policy.evaluate(busy, 1, 3).action == RetryAction.RETRY
+    for exc in (DataQualityError("check failed"), InputFileError("a.csv", "empty file")):
+        assert policy.evaluate(exc, 1, 3).action == RetryAction.FAIL
+    assert policy.evaluate(OSError("disk full"), 1, 3).action == RetryAction.DEFAULT
+
+
 def test_dag_files_only_wire_package_functions():
     """The DAG files import Airflow and the package's orchestration, nothing that does work;
     every task body is one call into ``purchase_patterns.orchestration``."""
