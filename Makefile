@@ -11,6 +11,7 @@ HOME_DIR ?= data
 PORT ?= 8501
 # Extras per purpose; each install is remembered by a stamp keyed on the pins.
 RUN_EXTRAS := report,dashboard
+AIRFLOW_EXTRAS := report,dashboard,airflow
 TEST_EXTRAS := report,dashboard,airflow,cloud,dev
 STAMP_KEY := $(shell cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-16)
 # GCS and BigQuery emulators for the cloud tests: their own environment (the BigQuery emulator
@@ -29,6 +30,7 @@ help:
 	@echo "make test-cloud - every cloud test, the slower dated comparison included"
 	@echo "make lint  - ruff"
 	@echo "make bench - benchmarks (slow)"
+	@echo "make airflow - Airflow on this machine (127.0.0.1:$(AIRFLOW_PORT)) with the project's DAGs"
 	@echo "make clean - remove ./data and caches"
 
 $(BIN)/python:
@@ -40,9 +42,13 @@ $(VENV)/.run-$(STAMP_KEY): $(BIN)/python
 	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[$(RUN_EXTRAS)]"
 	@touch $@
 
+$(VENV)/.airflow-$(STAMP_KEY): $(BIN)/python
+	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[$(AIRFLOW_EXTRAS)]"
+	@touch $@ $(VENV)/.run-$(STAMP_KEY)
+
 $(VENV)/.test-$(STAMP_KEY): $(BIN)/python
 	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[$(TEST_EXTRAS)]"
-	@touch $@ $(VENV)/.run-$(STAMP_KEY)
+	@touch $@ $(VENV)/.run-$(STAMP_KEY) $(VENV)/.airflow-$(STAMP_KEY)
 
 run: $(VENV)/.run-$(STAMP_KEY)
 	$(BIN)/purchase-patterns --home $(HOME_DIR) run
@@ -58,7 +64,7 @@ $(EMU_VENV)/.ready-$(EMU_KEY): $(BIN)/python
 emulators: $(EMU_VENV)/.ready-$(EMU_KEY)
 
 test: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests dags
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not cloud_full"
 
 # every cloud test, the dated CDNOW comparison on the BigQuery emulator included (~3 min more)
@@ -66,7 +72,59 @@ test-cloud: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "cloud or cloud_full"
 
 lint: $(VENV)/.test-$(STAMP_KEY)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests dags
+
+# Airflow for one user on this machine: the components `airflow standalone` runs (scheduler
+# with the LocalExecutor, DAG processor, triggerer, API server and UI), a SQLite metadata
+# database in <home>/.airflow, this repository's DAGs, no examples, at most 4 task processes,
+# and nothing listening beyond 127.0.0.1: `airflow standalone` itself would also start two log
+# servers on every interface, which one machine does not need (the UI reads the task logs
+# from local files), so the components are started here without them; the API server first,
+# so that the first tasks can report to it. Ctrl-C stops them all.
+AIRFLOW_PORT ?= 8080
+AIRFLOW_DIR = $(abspath $(HOME_DIR))/.airflow
+AIRFLOW_URL = http://127.0.0.1:$(AIRFLOW_PORT)
+# `airflow ...` with Ctrl-C (SIGINT) restored: a shell starts background commands with it
+# ignored, and a component still starting up would then miss it
+AIRFLOW_CMD = $(abspath $(BIN))/python -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp("airflow", ["airflow", *sys.argv[1:]])'
+
+airflow: $(VENV)/.airflow-$(STAMP_KEY)
+	@mkdir -p "$(AIRFLOW_DIR)" "$(abspath $(HOME_DIR))/inbox"
+	@export PATH="$(abspath $(BIN)):$$PATH" \
+	  AIRFLOW_HOME="$(AIRFLOW_DIR)" \
+	  AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/dags" \
+	  AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	  AIRFLOW__CORE__PARALLELISM=4 \
+	  AIRFLOW__CORE__EXECUTOR=LocalExecutor \
+	  AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
+	  AIRFLOW__API__HOST=127.0.0.1 \
+	  AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	  AIRFLOW__API__BASE_URL=$(AIRFLOW_URL) \
+	  AIRFLOW__CORE__EXECUTION_API_SERVER_URL=$(AIRFLOW_URL)/execution/ \
+	  AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
+	  AIRFLOW__COSMOS__CACHE_DIR="$(AIRFLOW_DIR)/cosmos" \
+	  PURCHASE_PATTERNS_HOME="$(abspath $(HOME_DIR))"; \
+	echo "airflow: preparing the metadata database in $(AIRFLOW_DIR)"; \
+	airflow db migrate > "$(AIRFLOW_DIR)/db-migrate.log" 2>&1 \
+	  || { echo "error: airflow db migrate failed, see $(AIRFLOW_DIR)/db-migrate.log"; exit 2; }; \
+	trap 'echo "airflow: stopping"; kill -TERM $$pids 2>/dev/null; wait; exit 0' INT TERM; \
+	$(AIRFLOW_CMD) api-server --host 127.0.0.1 --port $(AIRFLOW_PORT) & pids="$$!"; \
+	up=""; \
+	for i in $$(seq 180); do \
+	  $(abspath $(BIN))/python -c "import urllib.request; urllib.request.urlopen('$(AIRFLOW_URL)/api/v2/monitor/health', timeout=2)" 2>/dev/null && { up=1; break; }; \
+	  sleep 1; \
+	done; \
+	[ -n "$$up" ] || { echo "error: the API server did not answer at $(AIRFLOW_URL) within 3 minutes"; kill -TERM $$pids; wait; exit 2; }; \
+	$(AIRFLOW_CMD) scheduler --skip-serve-logs & pids="$$pids $$!"; \
+	$(AIRFLOW_CMD) dag-processor & pids="$$pids $$!"; \
+	$(AIRFLOW_CMD) triggerer --skip-serve-logs & pids="$$pids $$!"; \
+	echo ""; \
+	echo "Airflow is up at $(AIRFLOW_URL) (listening on 127.0.0.1 only)"; \
+	echo "  log in as admin; the password is in $(AIRFLOW_DIR)/simple_auth_manager_passwords.json.generated"; \
+	echo "  drop purchase files in $(abspath $(HOME_DIR))/inbox (ingest_to_lake looks every 10 minutes),"; \
+	echo "  or trigger ingest_to_lake with a path; load_transform_validate follows. Ctrl-C stops Airflow."; \
+	echo ""; \
+	wait
 
 clean:
 	rm -rf $(HOME_DIR) .pytest_cache .ruff_cache transform/target transform/logs

@@ -3,12 +3,29 @@ $PURCHASE_PATTERNS_SHARED_DATA). In CI (CI=true) missing data is a failure, not 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Airflow's own configuration, read once when airflow is first imported, so it is set here:
+# a private AIRFLOW_HOME (never ~/airflow) with a SQLite metadata database, this repository's
+# DAGs, no example DAGs, no telemetry. Each pytest process (xdist worker) gets its own.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="pp-airflow-"))
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
+os.environ.update({
+    "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+    "AIRFLOW__COSMOS__CACHE_DIR": str(_AIRFLOW_HOME / "cosmos"),
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+})
 
 
 def _shared_data() -> Path:

@@ -77,10 +77,10 @@ def test_settings_from_environment(tmp_path, monkeypatch):
     ({"anonymous": True, "bigquery_endpoint": "http://127.0.0.1:1"}, "oauth-secrets"),
 ])
 def test_dbt_profile_environment(tmp_path, gcp, method):
-    from purchase_patterns.transform import _common_args, _profile_env, _vars
+    from purchase_patterns.transform import _common_args, _vars, profile_env
 
     s = load_settings(home=tmp_path, target="bigquery", gcp=GCP | gcp)
-    env = _profile_env(s)
+    env = profile_env(s)
     assert env["PURCHASE_PATTERNS_DBT_TARGET"] == "bigquery"
     assert env["PURCHASE_PATTERNS_DBT_BQ_METHOD"] == method
     assert (env["PURCHASE_PATTERNS_DBT_BQ_PROJECT"], env["PURCHASE_PATTERNS_DBT_BQ_DATASET"]) \
@@ -97,10 +97,10 @@ def test_dbt_profile_environment(tmp_path, gcp, method):
 
 
 def test_duckdb_profile_unchanged(tmp_path):
-    from purchase_patterns.transform import _profile_env, _vars
+    from purchase_patterns.transform import _vars, profile_env
 
     s = load_settings(home=tmp_path)
-    env = _profile_env(s)
+    env = profile_env(s)
     assert env["PURCHASE_PATTERNS_DBT_TARGET"] == "duckdb"
     assert env["PURCHASE_PATTERNS_WAREHOUSE"] == str(s.warehouse_path.resolve())
     assert not [k for k in env if "_BQ_" in k or "SECRET" in k]

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import warehouse
 from .datastore import DataStore, DuckDBStore, open_store, store
@@ -29,6 +29,9 @@ from .faults import checkpoint
 from .ingest import BatchResult, BatchTarget, DuckDBBatches, expand_inputs, ingest_file
 from .lake import open_lake
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .transform import TransformResult
 
 Progress = Callable[[str, float | None], None]
 
@@ -97,7 +100,7 @@ def new_summary(settings: Settings, command: str, run_id: str | None = None) -> 
 
 
 @contextmanager
-def _loader(settings: Settings) -> Iterator[tuple[Any, BatchTarget, DataStore]]:
+def loader(settings: Settings) -> Iterator[tuple[Any, BatchTarget, DataStore]]:
     """``(con, target, store)`` for loading: the DuckDB connection files are validated in,
     where checked batches go, and the store the run log is written to. On DuckDB all three
     are the warehouse; on BigQuery ``con`` is a scratch database."""
@@ -154,7 +157,7 @@ def ingest_stage(settings: Settings, summary: RunSummary, inputs: list[Path], *,
     lake = open_lake(settings)
     lake.sweep()
     results: list[BatchResult] = []
-    with _loader(settings) as (con, target, log):
+    with loader(settings) as (con, target, log):
         warehouse.start_run(log, summary.run_id, summary.command)
         for i, path in enumerate(files):
             def step(msg: str, _i: int = i, _p: Path = path) -> None:
@@ -202,7 +205,7 @@ def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
     lake = open_lake(settings)
     lake.sweep()
     results: list[BatchResult] = []
-    with _loader(settings) as (con, target, log):
+    with loader(settings) as (con, target, log):
         warehouse.start_run(log, summary.run_id, summary.command)
         for entry in pending_batches(con, lake, target):
             def step(msg: str, _name: str = entry.get("source_file", "?")) -> None:
@@ -327,18 +330,26 @@ def transform_stage(settings: Settings, summary: RunSummary, progress: Progress 
     dbt's, goes to ``quality.dq_results``; a failing error-severity check (or a model that
     does not build) marks the run as a data-quality failure (exit 1): later stages are
     skipped and nothing is published."""
-    from .transform import (
-        blocking_checks,
-        run_transform,
-        write_quality_report,
-        write_quality_results,
-    )
+    from .transform import run_transform
 
     progress("transforming with dbt", None)
     started = warehouse.now()
-    t0 = time.perf_counter()
     result = run_transform(settings, summary.run_id, dated=data_is_dated(settings))
     checkpoint(settings, "transform:dbt-built", summary.run_id)
+    record_transform(settings, summary, result, started)
+
+
+def record_transform(settings: Settings, summary: RunSummary, result: TransformResult,
+                     started: datetime) -> None:
+    """Record what a dbt build did for the run: ``quality.dq_results`` and the report
+    ``reports/<run id>/data_quality.html``, the stage in ``meta.run_log`` and the summary, and
+    the run's exit code (1 when an error-severity check, dbt's or ingest's, failed or a model
+    did not build).
+
+    Shared by the CLI's transform stage and the Airflow DAG, which runs dbt one node per task
+    and assembles the :class:`TransformResult` from the tasks' results."""
+    from .transform import blocking_checks, write_quality_report, write_quality_results
+
     report = settings.reports_dir / summary.run_id / "data_quality.html"
     with store(settings) as s:
         write_quality_results(s, summary.run_id, summary.inputs, result)
@@ -351,7 +362,8 @@ def transform_stage(settings: Settings, summary: RunSummary, progress: Progress 
                             detail=f"{len(result.tests)} tests, {len(failed)} failing")
     for name, reason in result.models_skipped:
         summary.stage(f"model:{name}", "skipped", reason)
-    summary.stage("transform", "ran" if ok else "failed", seconds=time.perf_counter() - t0,
+    summary.stage("transform", "ran" if ok else "failed",
+                  seconds=(warehouse.now() - started).total_seconds(),
                   models=len(result.models_built), tests=len(result.tests),
                   failing=[f"{c['check_name']}: {c['message']}" for c in failed],
                   warnings=[t["name"] for t in result.warnings], quality_report=str(report))

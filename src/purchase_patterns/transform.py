@@ -102,7 +102,7 @@ def dbt_dir(settings: Settings) -> Path:
     return (settings.home / ".dbt").resolve()
 
 
-def _profile_env(settings: Settings) -> dict[str, str]:
+def profile_env(settings: Settings) -> dict[str, str]:
     """The environment ``transform/profiles.yml`` reads, for the configured target. Secrets
     go in ``DBT_ENV_SECRET_*`` variables, which dbt scrubs from its logs."""
     settings.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -185,7 +185,7 @@ def _invoke(settings: Settings, args: list[str], run_id: str | None = None) -> A
     """Run one dbt command in-process and return dbt's result object."""
     from dbt.cli.main import dbtRunner
 
-    env = _profile_env(settings)
+    env = profile_env(settings)
     if run_id:
         # recorded in the metadata of dbt's artifacts (run_results.json, manifest.json); a var
         # would do too, but would make dbt re-parse the whole project on every run
@@ -246,17 +246,18 @@ def run_transform(settings: Settings, run_id: str, *, dated: bool,
         result.message = f"dbt could not run: {summarise(exc)}"
         result.seconds = time.perf_counter() - t0
         return result
-    _collect(result, res)
+    collect_results(result, res)
     if res.exception is None:  # else the manifest on disk may be stale
         result.models_skipped[:0] = _disabled_models(settings, dated)
     result.success = bool(res.success) and res.exception is None
     if not result.success and not result.message:
-        result.message = _failure_message(result)
+        result.message = failure_message(result)
     result.seconds = time.perf_counter() - t0
     return result
 
 
-def _collect(result: TransformResult, res: Any) -> None:
+def collect_results(result: TransformResult, res: Any) -> None:
+    """Add what a dbt invocation (``dbtRunner`` result, or its artifacts) did to ``result``."""
     if res.exception is not None:
         result.message = f"dbt failed: {summarise(res.exception)}"
     for r in getattr(res.result, "results", None) or []:
@@ -332,7 +333,8 @@ def _disabled_models(settings: Settings, dated: bool) -> list[tuple[str, str]]:
     return [(name, reason) for name in names]
 
 
-def _failure_message(result: TransformResult) -> str:
+def failure_message(result: TransformResult) -> str:
+    """One line saying why a transform failed (failing checks first, then models)."""
     parts = []
     failed = result.failed_checks
     if failed:

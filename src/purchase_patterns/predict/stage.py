@@ -610,8 +610,5 @@ def predict_stage(settings: Settings, summary: RunSummary, progress: Progress = 
 
 def _log(settings: Settings, run_id: str, status: str, started: datetime, rows: int | None,
          detail: str) -> None:
-    con = warehouse.connect(settings)
-    try:
-        warehouse.log_stage(con, run_id, "predict", status, started, rows=rows, detail=detail)
-    finally:
-        con.close()
+    with store(settings) as s:
+        warehouse.log_stage(s, run_id, "predict", status, started, rows=rows, detail=detail)
