@@ -192,7 +192,7 @@ def finish(settings: Settings, summary: RunSummary) -> None:
 def run_pipeline(settings: Settings, inputs: list[Path] | None, *, fmt: str = "auto",
                  mapping: Path | None = None, progress: Progress = _noop,
                  command: str = "run") -> RunSummary:
-    """The main job: ingest → transform → (analytics stages as they land)."""
+    """The main job: ingest → transform → analyze → report → publish."""
     summary = new_summary(settings, command)
     if not inputs:
         inputs = [demo_input(settings, progress)]
@@ -314,7 +314,55 @@ def publish_stage(settings: Settings, summary: RunSummary, progress: Progress = 
     summary.stage("publish", "ran", seconds=time.perf_counter() - t0, path=str(path))
 
 
-#: Stages after ingest, in order; each is ``fn(settings, summary, progress)``.
+def analyze_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
+    """EDA, segments, clusters, trends, affinity and recommendations into ``analytics``
+    (see ``insights/stage.py``)."""
+    from .insights.stage import analyze_stage as stage
+
+    stage(settings, summary, progress)
+
+
+def report_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop,
+                 filters: list[str] | None = None) -> None:
+    """The stakeholder report (HTML + PDF) in ``reports/<run id>/`` (see ``report/build.py``);
+    ``run`` builds it unfiltered, the ``report`` command with its ``--filter`` options."""
+    from .report.build import report_stage as stage
+
+    stage(settings, summary, progress, filters)
+
+
+def run_report(settings: Settings, filters: list[str] | None = None,
+               progress: Progress = _noop) -> RunSummary:
+    """The ``report`` command: a report run of its own, recorded in ``meta.runs``; nothing is
+    written to the warehouse, so nothing is published. A bad filter is a usage error."""
+    from .filters import parse_filters
+
+    parse_filters(filters or [])  # syntax and fixed value sets, before anything starts
+    if not settings.warehouse_path.exists():
+        raise UsageError(f"{settings.warehouse_path}: no warehouse yet; run "
+                         "'purchase-patterns run' first")
+    summary = new_summary(settings, "report")
+    con = warehouse.connect(settings)
+    try:
+        warehouse.start_run(con, summary.run_id, "report")
+    finally:
+        con.close()
+    try:
+        report_stage(settings, summary, progress, filters)
+    except PurchasePatternsError as exc:
+        summary.stage("report", "failed", str(exc))
+        summary.errors.append(str(exc))
+        summary.exit_code = max(summary.exit_code, exc.exit_code)
+        finish(settings, summary)
+        raise
+    finish(settings, summary)
+    return summary
+
+
+#: Stages after ingest, in order; each is ``fn(settings, summary, progress)``. The predict
+#: stage (CLV, churn) goes between transform and analyze.
 DOWNSTREAM: list[tuple[str, Callable[..., Any]]] = [
     ("transform", transform_stage),
+    ("analyze", analyze_stage),
+    ("report", report_stage),
 ]

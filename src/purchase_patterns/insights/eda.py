@@ -401,13 +401,17 @@ _LABELS = {"season": "season", "category": "category", "gender": "gender",
            "age_band": "age band", "subscription": "subscription", "discount": "discount",
            "census_region": "region", "weekday": "day of week", "payment_method":
            "payment method"}
-_MEASURE_SYMBOL = {"epsilon_squared": "epsilon^2", "rank_biserial": "r", "cramers_v": "V"}
+_MEASURE_SYMBOL = {"epsilon_squared": "ε²", "rank_biserial": "r", "cramers_v": "V"}
+
+
+def _p(p: float) -> str:
+    return "adjusted p < 0.001" if p < 0.001 else f"adjusted p = {p:.3f}"
 
 
 def _finding(row: dict[str, Any], alpha: float) -> str:
     groups = json.loads(row["groups_json"])
     sym = _MEASURE_SYMBOL[row["effect_measure"]]
-    p = f"adjusted p = {row['p_adjusted']:.3g}"
+    p = _p(row["p_adjusted"])
     by = _LABELS.get(row["group_by"], row["group_by"])
     if row["variable"] == "amount":
         means = ", ".join(f"{g['group']} ${g['mean']:,.2f}" for g in

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .segments import SCHEME_RFM
-from .trends import MONTH_NAMES
+from .trends import MONTH_NAMES, peak_periods
 
 RFM_PLAYBOOK: dict[str, tuple[str, str]] = {
     "Champions": ("Reward and keep your Champions",
@@ -102,13 +102,14 @@ class Inputs:
     alpha: float
     min_group: int
     max_n: int
+    peak_prominence: float
 
     def annual(self, revenue: float | None) -> tuple[float, str]:
         """Revenue over the data as a yearly amount (dated data), with how it was made."""
         if revenue is None:
             return 0.0, ""
         if self.span_days is not None:
-            return revenue * 365.0 / (self.span_days + 1), "per year (annualised)"
+            return revenue * 365.0 / (self.span_days + 1), "per year (annualised over the data)"
         return revenue, "in the data"
 
     def table(self, name: str) -> pd.DataFrame:
@@ -117,7 +118,9 @@ class Inputs:
 
 
 def _money(v: float | None) -> str:
-    return "n/a" if v is None or v != v else f"${v:,.0f}"
+    if v is None or v != v:
+        return "n/a"
+    return f"${v:,.0f}" if abs(v) >= 100 else f"${v:,.2f}"
 
 
 def _rec(title: str, action: str, rationale: str, *, value: float, basis: str, source: str,
@@ -171,7 +174,7 @@ def segment_recommendations(inp: Inputs) -> list[dict[str, Any]]:
             value, basis = clv, "predicted CLV of these customers"
         else:
             value, how = inp.annual(revenue)
-            basis = f"their revenue {how}"
+            basis = f"their revenue {how}"  # e.g. "their revenue per year (annualised ...)"
         evidence = {k: r.get(k) for k in ("segment", "rule", "customers", "customer_share",
                                           "revenue", "revenue_share", "revenue_last_12_months",
                                           "avg_frequency", "avg_recency_days", "avg_monetary",
@@ -207,22 +210,27 @@ def peak_recommendations(inp: Inputs) -> list[dict[str, Any]]:
                     runs.append([m])
         if len(runs) > 1 and runs[0][0] == 1 and runs[-1][-1] == 12:
             runs[0] = runs.pop() + runs[0]
+        proms = {p["month"]: p for p in peak_periods(moy["index"].to_numpy(dtype=float),
+                                                      inp.peak_prominence)}
         for run in runs:
             idx = {MONTH_NAMES[m - 1]: float(moy.iloc[m - 1]["index"]) for m in run}
+            top = max(run, key=lambda m: float(moy.iloc[m - 1]["index"]))
+            prom = proms.get(top, {}).get("prominence")
             value = float(sum(per_year.get(m, 0.0) for m in run))
             lift = ", ".join(f"{k} {v - 1:+.0%}" for k, v in idx.items())
             first = MONTH_NAMES[(run[0] - 2) % 12]
+            stands = (f", {prom:.2f} above the surrounding months" if prom is not None else "")
             out.append(_rec(
                 f"Prepare for the {_month_range(run)} peak",
                 f"Have stock, staff and campaigns ready by early {MONTH_NAMES[run[0] - 1]} "
                 f"(plan in {first}); put the season's best-selling categories up front.",
-                f"Revenue in {_month_range(run)} runs above trend every year ({lift} against "
-                f"the centred 12-month moving average); these months bring {_money(value)} "
-                "in an average year.",
+                f"{_month_range(run)} is a peak of the seasonal profile (seasonal index "
+                f"{lift} against the centred 12-month moving average{stands}); these months "
+                f"bring {_money(value)} in an average year.",
                 value=value, basis="revenue of the peak months in an average year",
                 source="trend_periods", revenue=value,
                 evidence={"months": [MONTH_NAMES[m - 1] for m in run], "seasonal_index": idx,
-                          "revenue_per_year": value}))
+                          "prominence": prom, "revenue_per_year": value}))
     elif not tp[(tp["grain"] == "season") & tp["is_peak"].astype(bool)].empty:
         for r in tp[(tp["grain"] == "season") & tp["is_peak"].astype(bool)].to_dict("records"):
             value, how = inp.annual(float(r["revenue"]))

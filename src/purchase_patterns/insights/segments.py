@@ -193,7 +193,7 @@ def describe_segment(scheme: str, name: str) -> tuple[str, str]:
     m_rng = next(f"{lo}-{hi}" if lo != hi else str(lo) for lo, hi, t in _M_TIERS if t == m_tier)
     return (f"{f_tier} buyers by their stated history and cadence, {m_tier} per purchase "
             "(stated frequency x spend; not RFM: the data has no dates)",
-            f"frequency score {f_rng}, spend score {m_rng}")
+            f"freq. {f_rng} · spend {m_rng}")
 
 
 def assign(ctx: Context, customers: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -78,7 +78,7 @@ def compute(ctx: Context, cluster_base: pd.DataFrame) -> dict[str, pd.DataFrame]
     span = ctx.span()
     inp = recommend.Inputs(tables, (span[1] - span[0]).days if span else None,
                            predictions.overview(ctx), ctx.cfg.alpha, ctx.cfg.min_group_size,
-                           ctx.cfg.max_recommendations)
+                           ctx.cfg.max_recommendations, ctx.cfg.peak_prominence)
     tables["recommendations"] = recommend.recommend(inp)
     ctx.record("recommendations", not tables["recommendations"].empty,
                f"{len(tables['recommendations'])} recommendations ranked by value at stake"

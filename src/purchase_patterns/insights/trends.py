@@ -96,7 +96,11 @@ def seasons(ctx: Context, span: tuple[date, date] | None) -> pd.DataFrame:
     out["is_peak"] = out["index"] >= 1 + thr
     out["peak_method"] = (f"{basis} relative to the average season; peak when at least "
                           f"{thr:.0%} above")
-    if span and (span[1] - span[0]).days < MIN_DAYS_SEASONALITY:
+    if out["purchases"].min() < ctx.cfg.min_group_size:
+        out["is_peak"] = False
+        out["peak_method"] = (f"{basis} relative to the average season; peaks not assessed: "
+                              f"a season has fewer than {ctx.cfg.min_group_size} purchases")
+    elif span and (span[1] - span[0]).days < MIN_DAYS_SEASONALITY:
         # with less than two years of dates a season's level mixes season and trend
         out["is_peak"] = False
         out["peak_method"] = (f"{basis} relative to the average season; peaks not assessed: "
@@ -205,6 +209,10 @@ def weekdays(ctx: Context) -> pd.DataFrame:
     out["is_peak"] = out["index"] >= 1 + thr
     out["peak_method"] = (f"revenue relative to the average weekday; peak when at least "
                           f"{thr:.0%} above")
+    if out["purchases"].min() < ctx.cfg.min_group_size:
+        out["is_peak"] = False
+        out["peak_method"] = ("revenue relative to the average weekday; peaks not assessed: a "
+                              f"weekday has fewer than {ctx.cfg.min_group_size} purchases")
     return out.assign(grain="weekday",
                       period=[WEEKDAY_NAMES[d - 1] for d in out["period_order"]])
 
