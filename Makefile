@@ -14,9 +14,14 @@ RUN_EXTRAS := report,dashboard
 TEST_EXTRAS := report,dashboard,airflow,cloud,dev
 STAMP_KEY := $(shell cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-16)
 
+# Debian packages: chromium prints the report's PDF; poppler-utils (pdftoppm, pdftotext)
+# lets the tests open the PDF's pages. Installed once when missing (sudo unless root).
+RUN_APT := chromium
+TEST_APT := chromium poppler-utils
+
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: run test lint bench airflow dashboard clean distclean help
+.PHONY: run test lint bench airflow dashboard clean distclean help apt-run apt-test
 
 help:
 	@echo "make run   - set up and run the main job on a demo dataset, then serve the dashboard"
@@ -38,10 +43,30 @@ $(VENV)/.test-$(STAMP_KEY): $(BIN)/python
 	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[$(TEST_EXTRAS)]"
 	@touch $@ $(VENV)/.run-$(STAMP_KEY)
 
-run: $(VENV)/.run-$(STAMP_KEY)
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    echo "installing Debian packages:$$missing"; \
+	    $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "warning: not Debian: install$$missing yourself (the PDF report needs Chromium)"; \
+	  fi; \
+	fi
+endef
+
+apt-run:
+	$(call apt_install,$(RUN_APT))
+
+apt-test:
+	$(call apt_install,$(TEST_APT))
+
+run: $(VENV)/.run-$(STAMP_KEY) apt-run
 	$(BIN)/purchase-patterns --home $(HOME_DIR) run
 
-test: $(VENV)/.test-$(STAMP_KEY)
+test: $(VENV)/.test-$(STAMP_KEY) apt-test
 	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

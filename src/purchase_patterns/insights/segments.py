@@ -122,8 +122,10 @@ def load_customers(ctx: Context) -> pd.DataFrame:
 
 
 def rfm_segments(ctx: Context, customers: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Per-customer RFM scores and segments, and the cut points used."""
+    """Per-customer RFM scores and segments, and the cut points used. Customers without
+    dated purchases (a snapshot file loaded beside a dated log) have no recency: left out."""
     cfg = ctx.cfg.rfm
+    customers = customers[customers["days_since_last_purchase"].notna()]
     rec = customers["days_since_last_purchase"].astype(float)
     freq = customers["n_purchase_occasions"].astype(float)
     mon = customers["total_spend"].astype(float)

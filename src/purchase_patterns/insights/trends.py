@@ -80,7 +80,8 @@ def _robust_z(x: pd.Series) -> pd.Series:
 
 def seasons(ctx: Context, span: tuple[date, date] | None) -> pd.DataFrame:
     thr = ctx.cfg.peak_threshold
-    out = _series(ctx, "f.season", dated_only=False)
+    # per day of season on dated data: undated lines (a snapshot loaded beside) cannot count
+    out = _series(ctx, "f.season", dated_only=span is not None)
     if out.empty:
         return out
     if span:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -35,7 +36,11 @@ _money = FuncFormatter(lambda v, _p: f"${v / 1e6:,.1f}M" if abs(v) >= 1e6
 def _figure(height: float, ncols: int = 1, nrows: int = 1,
             width: float = WIDTH) -> Iterator[tuple]:
     with sns.axes_style("whitegrid"), plt.rc_context({"font.size": 9, "axes.titlesize": 10,
-                                                      "axes.titleweight": "bold"}):
+                                                      "axes.titleweight": "bold"}), \
+            warnings.catch_warnings():
+        # seaborn 0.13 calls a colormap method matplotlib plans to deprecate: not ours to fix
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning,
+                                module="seaborn")
         fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
         try:
             yield fig, axes
