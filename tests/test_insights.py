@@ -423,3 +423,23 @@ def test_analyze_is_idempotent_and_reads_predictions(synthetic, home_copy):
     assert (seg_recs["value_basis"] == "predicted CLV of these customers").all()
     assert not math.isnan(float(scalar(home / "warehouse.duckdb",
                                        "select sum(total_clv) from analytics.segment_summary")))
+
+
+def test_large_data_uses_a_seeded_sample_for_tests(cdnow):
+    """Above ``insights.sample_lines`` the tests run on a reproducible sample, and say so."""
+    from purchase_patterns.insights import eda
+
+    def draw(seed: int) -> eda.LineSample:
+        settings = load_settings(home=cdnow, seed=seed, insights={"sample_lines": 5000})
+        with store(settings, read_only=True) as s:
+            return eda.sample_lines(new_context(s, settings))
+
+    a, b, other = draw(42), draw(42), draw(7)
+    assert a.sampled and a.n_in_scope == 69659
+    assert abs(len(a.frame) - 5000) < 250
+    pd.testing.assert_frame_equal(a.frame, b.frame)
+    assert not a.frame.equals(other.frame.reindex_like(a.frame))
+    assert a.note.startswith(f"a seeded sample of {len(a.frame):,} of 69,659 purchase lines")
+    # spread over the whole log, not a block of it: every season, and the log's mean spend
+    assert set(a.frame["season"]) == {"Winter", "Spring", "Summer", "Fall"}
+    assert a.frame["amount"].mean() == pytest.approx(35.89, rel=0.05)

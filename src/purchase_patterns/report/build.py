@@ -232,7 +232,7 @@ def _money(v: Any) -> str:
     if _missing(v):
         return "–"
     v = float(v)
-    return f"${v:,.0f}" if abs(v) >= 100 else f"${v:,.2f}"
+    return f"${v:,.0f}" if abs(v) >= 100 or v == 0 else f"${v:,.2f}"
 
 
 def _num(v: Any, digits: int = 2) -> str:

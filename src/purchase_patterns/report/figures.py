@@ -114,7 +114,7 @@ def segments(summary: pd.DataFrame) -> str | None:
         return None
     s = summary.sort_values("segment_order")
     y = np.arange(len(s))
-    with _figure(0.32 * len(s) + 1.2) as (fig, axes):
+    with _figure(0.24 * len(s) + 1.1, width=7.0) as (fig, axes):
         ax = axes[0, 0]
         ax.barh(y - 0.2, s["customer_share"], height=0.4, color=GREY, label="share of customers")
         ax.barh(y + 0.2, s["revenue_share"], height=0.4, color=BLUE, label="share of revenue")
