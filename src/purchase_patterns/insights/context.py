@@ -13,7 +13,7 @@ import pandas as pd
 from ..capabilities import Capability, DataProfile
 from ..datastore import DataStore
 from ..filters import Filters, purchase_lines
-from ..settings import Settings
+from ..settings import InsightsSettings, Settings
 
 Progress = Callable[[str, float | None], None]
 
@@ -38,7 +38,7 @@ class Context:
         return self.settings.seed
 
     @property
-    def cfg(self):  # noqa: ANN201 - InsightsSettings; short name for the analysis modules
+    def cfg(self) -> InsightsSettings:
         return self.settings.insights
 
     def supported(self, analysis: str) -> Capability:

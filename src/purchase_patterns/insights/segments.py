@@ -246,7 +246,7 @@ def group_summary(ctx: Context, column: str) -> pd.DataFrame:
     return out
 
 
-def _customer_averages(ctx: Context, column: str) -> pd.DataFrame:
+def customer_averages(ctx: Context, column: str) -> pd.DataFrame:
     """Mean recency, frequency and monetary value of the customers in scope, by group; and
     mean and total CLV when the predict stage's table exists."""
     segs = ctx.store.relation("analytics", "customer_segments")
@@ -274,7 +274,7 @@ def summary(ctx: Context) -> pd.DataFrame:
     base = group_summary(ctx, "segment")
     if base.empty:
         return pd.DataFrame()
-    out = base.merge(_customer_averages(ctx, "segment"), on="grp", how="left")
+    out = base.merge(customer_averages(ctx, "segment"), on="grp", how="left")
     scheme = str(out["scheme"].iloc[0])
     order = {name: i for i, name in enumerate(segment_order(scheme))}
     out = out.rename(columns={"grp": "segment"})

@@ -43,7 +43,7 @@ def cluster_summary(ctx: Context, base: pd.DataFrame) -> pd.DataFrame:
     if base.empty:
         return base
     scoped = segments.group_summary(ctx, "cluster_label").rename(columns={"grp": "cluster_label"})
-    averages = segments._customer_averages(ctx, "cluster_label").rename(
+    averages = segments.customer_averages(ctx, "cluster_label").rename(
         columns={"grp": "cluster_label"})
     keep = [c for c in base.columns if c not in
             ("customers", "share", "revenue", "revenue_share", "revenue_last_12_months",
