@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from purchase_patterns.datastore import store
 from purchase_patterns.insights import recommend, segments
 from purchase_patterns.insights.stage import analyze, new_context
 from purchase_patterns.insights.tables import SCHEMAS
+from purchase_patterns.report.build import build_report
 from purchase_patterns.settings import load_settings
 
 BUILT = ("transform", "analyze", "report")
@@ -423,6 +425,24 @@ def test_analyze_is_idempotent_and_reads_predictions(synthetic, home_copy):
     assert (seg_recs["value_basis"] == "predicted CLV of these customers").all()
     assert not math.isnan(float(scalar(home / "warehouse.duckdb",
                                        "select sum(total_clv) from analytics.segment_summary")))
+    # the report's predictions section reads the model cards and metrics
+    with store(settings) as s:
+        s.write("analytics", "model_cards", pd.DataFrame({
+            "model": ["clv"], "title": ["BG/NBD + Gamma-Gamma CLV (test card)"],
+            "card_json": [json.dumps({"caveats": ["a card written by the test"]})],
+            "run_id": ["test"], "created_at": [pd.Timestamp("2026-01-01")]}))
+        s.write("analytics", "model_metrics", pd.DataFrame({
+            "model": ["clv"], "metric": ["holdout_mae"], "value": [12.5],
+            "baseline": ["mean spend"], "baseline_value": [20.25], "run_id": ["test"]}))
+    res = build_report(settings, "with-predictions")
+    text = subprocess.run(["pdftotext", "-layout", str(res.pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout if res.pdf else \
+        res.html.read_text(encoding="utf-8")
+    assert f"{len(preds):,} customers in scope have a prediction" in " ".join(text.split())
+    for words in ("BG/NBD + Gamma-Gamma CLV (test card)", "holdout_mae", "12.500",
+                  "a card written by the test", "Retain the customers most likely to churn"):
+        assert words in text, words
+    assert "Predictions are not available" not in text
 
 
 def test_large_data_uses_a_seeded_sample_for_tests(cdnow):

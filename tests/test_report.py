@@ -54,8 +54,13 @@ def test_report_pdf_pages_are_not_blank(name, built_home, tmp_path):
     pages = pdf_pages(folder / "report.pdf", tmp_path / "pages")
     assert 6 <= len(pages) <= 30
     inks = [ink(p) for p in pages]
-    assert min(inks) > 0.01, inks  # every page carries text or a figure
-    assert max(inks) > 0.05  # and some carry figures
+    assert min(inks) > 0.003, inks  # no blank page (a short section's page is ~0.01)
+    assert sum(i > 0.05 for i in inks) >= len(pages) // 2  # most carry tables or figures
+    pdf = folder / "report.pdf"
+    for i in range(1, len(pages) + 1):
+        text = subprocess.run(["pdftotext", "-f", str(i), "-l", str(i), str(pdf), "-"],
+                              capture_output=True, text=True, check=True).stdout
+        assert len(text.strip()) >= 40 or inks[i - 1] > 0.05, (i, text)  # words or figures
     first = Image.open(pages[0])
     assert first.size[0] < first.size[1]  # A4 portrait
 
