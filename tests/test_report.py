@@ -146,3 +146,16 @@ def test_report_before_analyze_is_a_usage_error(built_home, home_copy):
     res = cli("report", home=home)
     assert res.returncode == 2
     assert "no insights yet: run 'purchase-patterns analyze'" in res.stderr
+
+
+def test_without_chromium_the_html_is_built_and_the_missing_pdf_said(built_home, home_copy,
+                                                                     tmp_path):
+    from purchase_patterns.report.build import build_report
+    from purchase_patterns.settings import load_settings
+
+    home = home_copy(built_home("kaggle", BUILT))
+    settings = load_settings(home=home, report={"chromium": str(tmp_path / "no-chromium")})
+    res = build_report(settings, "no-pdf-test")
+    assert res.pdf is None and res.html.exists()
+    assert res.pdf_error.startswith("no Chromium found to print the PDF")
+    assert not (res.html.parent / "report.pdf").exists()
