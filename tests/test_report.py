@@ -128,8 +128,8 @@ def test_filtered_report_from_the_cli(built_home, home_copy, kaggle_csv):
     (["--filter", "category=Toys"], "category=Toys: unknown value"),
     (["--filter", "date_to=2024-01-01"], "this data has no purchase dates"),
 ])
-def test_bad_filters_exit_2_with_one_line(built_home, args, message):
-    res = cli("report", *args, home=built_home("kaggle", BUILT))
+def test_bad_filters_exit_2_with_one_line(built_home, home_copy, args, message):
+    res = cli("report", *args, home=home_copy(built_home("kaggle", BUILT)))
     assert res.returncode == 2
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and message in errors[0]
