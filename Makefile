@@ -20,9 +20,14 @@ EMU_VENV := .venv-emulators
 EMU_PACKAGES := bqemulator gcp-storage-emulator duckdb numpy duckdb-extension-spatial duckdb-extension-avro
 EMU_KEY := $(shell cat constraints-emulators.txt tests/cloud/emulators.py 2>/dev/null | sha256sum | cut -c1-16)
 
+# Debian packages: chromium prints the report's PDF; poppler-utils (pdftoppm, pdftotext)
+# lets the tests open the PDF's pages. Installed once when missing (sudo unless root).
+RUN_APT := chromium
+TEST_APT := chromium poppler-utils
+
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: run test test-cloud lint bench airflow dashboard emulators clean distclean help
+.PHONY: run test test-cloud lint bench airflow dashboard emulators clean distclean help apt-run apt-test
 
 help:
 	@echo "make run   - set up and run the main job on a demo dataset, then serve the dashboard"
@@ -50,7 +55,27 @@ $(VENV)/.test-$(STAMP_KEY): $(BIN)/python
 	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[$(TEST_EXTRAS)]"
 	@touch $@ $(VENV)/.run-$(STAMP_KEY) $(VENV)/.airflow-$(STAMP_KEY)
 
-run: $(VENV)/.run-$(STAMP_KEY)
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    echo "installing Debian packages:$$missing"; \
+	    $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "warning: not Debian: install$$missing yourself (the PDF report needs Chromium)"; \
+	  fi; \
+	fi
+endef
+
+apt-run:
+	$(call apt_install,$(RUN_APT))
+
+apt-test:
+	$(call apt_install,$(TEST_APT))
+
+run: $(VENV)/.run-$(STAMP_KEY) apt-run
 	$(BIN)/purchase-patterns --home $(HOME_DIR) run
 
 $(EMU_VENV)/.ready-$(EMU_KEY): $(BIN)/python
@@ -63,12 +88,12 @@ $(EMU_VENV)/.ready-$(EMU_KEY): $(BIN)/python
 
 emulators: $(EMU_VENV)/.ready-$(EMU_KEY)
 
-test: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY)
+test: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY) apt-test
 	$(BIN)/ruff check src tests dags
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not cloud_full"
 
 # every cloud test, the dated CDNOW comparison on the BigQuery emulator included (~3 min more)
-test-cloud: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY)
+test-cloud: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY) apt-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "cloud or cloud_full"
 
 lint: $(VENV)/.test-$(STAMP_KEY)

@@ -18,3 +18,16 @@ def query(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple]:
 
 def scalar(db: Path, sql: str, params: list[Any] | None = None) -> Any:
     return query(db, sql, params)[0][0]
+
+
+def read_cdnow(path: Path):
+    """The CDNOW log read independently of the package: customer, date, cds, amount."""
+    import pandas as pd
+
+    raw = pd.read_csv(path, sep=r"\s+", header=None, dtype=str,
+                      names=["customer", "date", "cds", "amount"])
+    raw = raw[raw["date"].str.fullmatch(r"\d{8}")].copy()  # drop a header line if present
+    raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d").dt.date
+    raw["amount"] = raw["amount"].astype(float)
+    raw["cds"] = raw["cds"].astype(int)
+    return raw

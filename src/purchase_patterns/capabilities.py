@@ -41,7 +41,7 @@ class DataProfile:
     span_days: int = 0
     #: customers with at least one repeat purchase occasion (dated data only)
     n_repeat_customers: int = 0
-    #: purchase occasions (customer-days) holding more than one item line
+    #: purchase occasions (customer-days) holding more than one known product
     n_multi_item_occasions: int = 0
     has_season: bool = False
     has_category: bool = False
@@ -88,14 +88,18 @@ def profile(store: DataStore) -> DataProfile:
                    count(has_subscription) as n_sub_known
             from {cust}"""  # noqa: S608
     ).iloc[0]
+    products = store.relation("marts", "dim_products")
+    # dim_products names a product "Unknown" when the source has none (CDNOW): not a category
     cat = store.query(
-        f"select count(category_name) as n from {store.relation('marts', 'dim_products')}"  # noqa: S608
+        f"select count(*) as n from {products} where not is_unknown_product"  # noqa: S608
     ).iloc[0]
     multi = store.query(
         f"""select count(*) as n from (
-                select customer_id, purchase_date from {fct}
-                where purchase_date is not null
-                group by customer_id, purchase_date having count(*) > 1) as occasions"""  # noqa: S608
+                select f.customer_id, f.purchase_date from {fct} as f
+                join {products} as p on p.product_id = f.product_id
+                where f.purchase_date is not null and not p.is_unknown_product
+                group by f.customer_id, f.purchase_date
+                having count(distinct f.product_id) > 1) as occasions"""  # noqa: S608
     ).iloc[0]
     dated = int(p["n_dated"]) > 0
     first = pd.Timestamp(p["first_date"]).date() if dated else None

@@ -253,6 +253,7 @@ def transform(ctx: typer.Context) -> None:
             summary = run_stages(c.settings, ["transform"], command="transform",
                                  progress=update)
         _emit(c, summary.as_dict(), lambda: _render_summary(summary))
+        _debug_tracebacks(c, summary)
     raise typer.Exit(summary.exit_code)
 
 
@@ -269,6 +270,43 @@ def predict(ctx: typer.Context, calibration_end: CalibrationEndOpt = None,
         with _progress(not c.json) as update:
             summary = run_stages(settings, ["predict"], command="predict", progress=update)
         _emit(c, summary.as_dict(), lambda: _render_summary(summary))
+        _debug_tracebacks(c, summary)
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def analyze(ctx: typer.Context) -> None:
+    """EDA, segments, clusters, trends, affinity and ranked recommendations from the marts,
+    into the warehouse's analytics tables (only the analyses the data supports)."""
+    from .pipeline import run_stages
+
+    c = _ctx(ctx)
+    with _errors(c.debug):
+        with _progress(not c.json) as update:
+            summary = run_stages(c.settings, ["analyze"], command="analyze", progress=update)
+        _emit(c, summary.as_dict(), lambda: _render_summary(summary))
+        _debug_tracebacks(c, summary)
+    raise typer.Exit(summary.exit_code)
+
+
+FilterOpt = Annotated[list[str] | None, typer.Option(
+    "--filter", "-f", metavar="KEY=VALUE",
+    help="Restrict the report (repeatable; one key given twice means either value). Keys: "
+    "season, category, state, census_region, gender, age_band, segment, subscription, "
+    "date_from, date_to (dated data)")]
+
+
+@app.command()
+def report(ctx: typer.Context, filters: FilterOpt = None) -> None:
+    """Build the stakeholder report (self-contained HTML and PDF) into reports/<run id>/."""
+    from .pipeline import run_report
+
+    c = _ctx(ctx)
+    with _errors(c.debug):
+        with _progress(not c.json) as update:
+            summary = run_report(c.settings, filters, progress=update)
+        _emit(c, summary.as_dict(), lambda: _render_summary(summary))
+        _debug_tracebacks(c, summary)
     raise typer.Exit(summary.exit_code)
 
 
@@ -358,7 +396,10 @@ def _render_summary(summary) -> None:
     for i in summary.inputs:
         t.add_row(Path(i["file"]).name, i["format"] or "-", f"{i['rows_in']:,}",
                   f"{i['rows_loaded']:,}", f"{i['rows_rejected']:,}")
-    out.print(t)
+    if summary.inputs:
+        out.print(t)
+    else:
+        out.print(f"Run {summary.run_id} ({summary.command})", highlight=False)
     for i in summary.inputs:
         name = Path(i["file"]).name
         if i["duplicate_skipped"]:
@@ -378,6 +419,13 @@ def _render_summary(summary) -> None:
         for model, info in (models.items() if isinstance(models, dict) else ()):
             why = f" — {info['reason']}" if info.get("reason") else ""
             out.print(f"    {model}: {info['status']}{why}", highlight=False)
+        for a in s.detail.get("analyses") or []:
+            note = "[green]ran[/]" if a["status"] == "ran" else "[yellow]skipped[/]"
+            out.print(f"      {a['analysis']}: {note} — {a['reason']}", highlight=False,
+                      soft_wrap=True)
+        for key in ("html", "pdf"):
+            if s.detail.get(key):
+                out.print(f"      {key}: {s.detail[key]}", highlight=False, soft_wrap=True)
     out.print(f"warehouse: {summary.warehouse}", highlight=False, soft_wrap=True)
     out.print(f"lake:      {summary.lake}", highlight=False, soft_wrap=True)
     out.print(f"reports:   {summary.reports}", highlight=False, soft_wrap=True)

@@ -227,11 +227,19 @@ def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
     return results
 
 
+#: Stages whose failure means the data failed a check (the others fail for other reasons).
+_QUALITY_STAGES = frozenset({"ingest", "load", "transform"})
+
+
 def finish(settings: Settings, summary: RunSummary, path: Path | None = None) -> None:
     """Record the run's outcome in ``meta.runs`` of the working warehouse (or of the
     warehouse file ``path``, e.g. the copy being published)."""
     status = {EXIT_OK: "succeeded", EXIT_DATA_QUALITY: "failed_quality",
               EXIT_BAD_INPUT: "failed_input"}.get(summary.exit_code, "failed")
+    if status == "failed_quality" and not any(
+        st.status == "failed" and st.name in _QUALITY_STAGES for st in summary.stages
+    ) and any(st.status == "failed" for st in summary.stages):
+        status = "failed"  # e.g. analyze broke: not the data's fault
     with store(settings, path=path) as s:
         warehouse.start_run(s, summary.run_id, summary.command)
         warehouse.finish_run(s, summary.run_id, status, summary.exit_code, summary.as_dict())
@@ -263,7 +271,7 @@ def _conclude(settings: Settings, summary: RunSummary, progress: Progress) -> No
 def run_pipeline(settings: Settings, inputs: list[Path] | None, *, fmt: str = "auto",
                  mapping: Path | None = None, progress: Progress = _noop,
                  command: str = "run") -> RunSummary:
-    """The main job: ingest → transform → (analytics stages as they land)."""
+    """The main job: ingest → transform → analyze → report → publish."""
     summary = new_summary(settings, command)
     _register(settings, summary)
     checkpoint(settings, "run:start", summary.run_id)
@@ -409,8 +417,52 @@ def publish_stage(settings: Settings, summary: RunSummary, progress: Progress = 
     record.seconds = round(time.perf_counter() - t0, 3)
 
 
-#: Stages after ingest, in order; each is ``fn(settings, summary, progress)``.
+def analyze_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
+    """EDA, segments, clusters, trends, affinity and recommendations into ``analytics``
+    (see ``insights/stage.py``)."""
+    from .insights.stage import analyze_stage as stage
+
+    stage(settings, summary, progress)
+
+
+def report_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop,
+                 filters: list[str] | None = None) -> None:
+    """The stakeholder report (HTML + PDF) in ``reports/<run id>/`` (see ``report/build.py``);
+    ``run`` builds it unfiltered, the ``report`` command with its ``--filter`` options."""
+    from .report.build import report_stage as stage
+
+    stage(settings, summary, progress, filters)
+
+
+def run_report(settings: Settings, filters: list[str] | None = None,
+               progress: Progress = _noop) -> RunSummary:
+    """The ``report`` command: a report run of its own, recorded in ``meta.runs``; nothing is
+    written to the warehouse, so nothing is published. A bad filter is a usage error."""
+    from .filters import parse_filters
+
+    parse_filters(filters or [])  # syntax and fixed value sets, before anything starts
+    if not warehouse_exists(settings):
+        raise UsageError(f"{settings.warehouse_uri}: no warehouse yet; run "
+                         "'purchase-patterns run' first")
+    summary = new_summary(settings, "report")
+    _register(settings, summary)
+    try:
+        report_stage(settings, summary, progress, filters)
+    except PurchasePatternsError as exc:
+        summary.stage("report", "failed", str(exc))
+        summary.errors.append(str(exc))
+        summary.exit_code = max(summary.exit_code, exc.exit_code)
+        finish(settings, summary)
+        raise
+    finish(settings, summary)
+    return summary
+
+
+#: Stages after ingest, in order; each is ``fn(settings, summary, progress)``. The predict
+#: stage (CLV, churn) goes between transform and analyze.
 DOWNSTREAM: list[tuple[str, Callable[..., Any]]] = [
     ("transform", transform_stage),
     ("predict", predict_stage),
+    ("analyze", analyze_stage),
+    ("report", report_stage),
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -67,6 +67,65 @@ class ModelSettings(BaseModel):
     threads: int = Field(1, ge=1, le=256)
 
 
+class RfmSettings(BaseModel):
+    """RFM scoring (dated data). Each score runs 1-5; by default the four cut points are the
+    quintile boundaries of the data, or give your own four increasing values. Recency is
+    days since the customer's last purchase (fewer days score higher), frequency is purchase
+    occasions (customer-days), monetary is total spend in USD."""
+
+    recency_cut_days: list[float] | None = None
+    frequency_cuts: list[float] | None = None
+    monetary_cuts: list[float] | None = None
+
+    @field_validator("recency_cut_days", "frequency_cuts", "monetary_cuts")
+    @classmethod
+    def _four_increasing(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (len(v) != 4 or any(b <= a for a, b in zip(v, v[1:], strict=False))):
+            raise ValueError("give four increasing cut points (they separate scores 1-5)")
+        return v
+
+
+class InsightsSettings(BaseModel):
+    """The analyze stage: segments, clusters, peaks, significance tests, recommendations."""
+
+    rfm: RfmSettings = RfmSettings()
+    #: a period is a peak when its revenue is at least this much above its trend (0.10 = 10%)
+    peak_threshold: float = Field(0.10, gt=0.0, le=5.0)
+    #: minimum prominence of a month-of-year peak in the seasonal index (scipy find_peaks)
+    peak_prominence: float = Field(0.05, gt=0.0, le=5.0)
+    #: significance level for the tests, after Benjamini-Hochberg correction
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    #: above this many purchase lines, tests and associations use a seeded sample of this size
+    sample_lines: int = Field(200_000, ge=1_000)
+    #: clustering: candidate numbers of clusters, chosen by the best silhouette score
+    cluster_k_min: int = Field(2, ge=2, le=20)
+    cluster_k_max: int = Field(8, ge=2, le=20)
+    #: customers the clusters are fitted on (a seeded sample when there are more)
+    cluster_fit_customers: int = Field(20_000, ge=500)
+    #: customers the silhouette score is computed on
+    silhouette_customers: int = Field(2_500, ge=200)
+    #: smallest group (customers, or purchase lines for tests and lift) reported on
+    min_group_size: int = Field(30, ge=5)
+    #: recommendations kept in the report and the table
+    max_recommendations: int = Field(8, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _k_range(self) -> InsightsSettings:
+        if self.cluster_k_max < self.cluster_k_min:
+            raise ValueError("cluster_k_max must be at least cluster_k_min")
+        return self
+
+
+class ReportSettings(BaseModel):
+    """The stakeholder report (HTML, and PDF printed by headless Chromium)."""
+
+    #: Chromium or Chrome executable; default: the first of chromium, chromium-browser,
+    #: google-chrome found on PATH
+    chromium: Path | None = None
+    pdf: bool = True
+    pdf_timeout_seconds: int = Field(120, ge=10)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PURCHASE_PATTERNS_",
@@ -86,6 +145,8 @@ class Settings(BaseSettings):
     dbt_project_dir: Path | None = None
     gcp: GcpSettings = GcpSettings()
     models: ModelSettings = ModelSettings()
+    insights: InsightsSettings = InsightsSettings()
+    report: ReportSettings = ReportSettings()
     #: crash testing (see ``faults.py``): file to which every checkpoint reached is appended
     checkpoint_file: Path | None = None
     #: crash testing: checkpoint name (wildcards allowed) at which the run pauses, to be killed
