@@ -43,6 +43,19 @@ class ModelSettings(BaseModel):
     discount_rate_annual: float = Field(0.10, ge=0.0, le=1.0)
 
 
+class DashboardSettings(BaseModel):
+    """The web dashboard (``purchase-patterns dashboard``). It binds the loopback address
+    unless told otherwise; serving any other address requires ``password`` (set it through
+    the environment, ``PURCHASE_PATTERNS_DASHBOARD__PASSWORD``, never on a command line)."""
+
+    address: str = "127.0.0.1"
+    #: 0 picks a free port
+    port: int = Field(8501, ge=0, le=65535)
+    password: SecretStr | None = None
+    #: the Streamlit app folder; default: ``dashboard/`` at the top of the repository
+    app_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PURCHASE_PATTERNS_",
@@ -62,6 +75,7 @@ class Settings(BaseSettings):
     dbt_project_dir: Path | None = None
     gcp: GcpSettings = GcpSettings()
     models: ModelSettings = ModelSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @field_validator("home", mode="before")
     @classmethod

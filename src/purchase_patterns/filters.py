@@ -1,0 +1,293 @@
+"""Global filters: one model of what a user selected, and the portable SQL that applies it.
+
+The dashboard's sidebar and ``report --filter`` both describe a selection with
+:class:`Filters`; :func:`purchase_scope` and :func:`customer_scope` turn it into the
+``from ... where ...`` part of a query on the marts.
+
+Semantics, the same on every page:
+
+- **purchase filters** (season, category, purchase dates) select purchase lines of
+  ``marts.fct_purchases`` (category through ``marts.dim_products``);
+- **customer filters** (state, census region, gender, age band, subscription, segment) select
+  customers by their current attributes in ``marts.dim_customers`` (segment: from
+  ``analytics.customer_segments``);
+- a purchase is in scope when it passes the purchase filters and its customer passes the
+  customer filters; a customer is in scope when they pass the customer filters and, if a
+  purchase filter is set, have at least one purchase in scope.
+
+Every selected value becomes a named parameter (``@season_0``, ``@date_from``): only
+identifiers from this module ever enter the SQL text, so the same clause runs on DuckDB and
+BigQuery and a value such as ``'; drop table x; --`` is just a value that matches nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import date
+from typing import Any
+
+from .datastore import DataStore
+from .errors import UsageError
+
+#: Multi-valued filters and the column each one tests (alias f = purchases, p = products,
+#: c = customers, s = segments).
+PURCHASE_COLUMNS = {"season": "f.season", "category": "p.category_name"}
+CUSTOMER_COLUMNS = {
+    "state": "c.state_name",
+    "census_region": "c.census_region",
+    "gender": "c.gender",
+    "age_band": "c.age_band",
+}
+SEGMENT_COLUMN = "s.segment"
+LABELS = {
+    "season": "Season",
+    "category": "Category",
+    "state": "State",
+    "census_region": "Region",
+    "gender": "Gender",
+    "age_band": "Age band",
+    "segment": "Segment",
+    "subscription": "Subscription",
+    "date_from": "From",
+    "date_to": "To",
+}
+_TRUE = {"yes", "true", "y", "1", "subscribed"}
+_FALSE = {"no", "false", "n", "0", "not subscribed"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A selection. Empty tuples and None mean "no filter" on that key. Values are kept
+    sorted, so the same selection always compares (and caches) equal."""
+
+    season: tuple[str, ...] = ()
+    category: tuple[str, ...] = ()
+    state: tuple[str, ...] = ()
+    census_region: tuple[str, ...] = ()
+    gender: tuple[str, ...] = ()
+    age_band: tuple[str, ...] = ()
+    segment: tuple[str, ...] = ()
+    subscription: bool | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def __post_init__(self) -> None:
+        for key in (*PURCHASE_COLUMNS, *CUSTOMER_COLUMNS, "segment"):
+            values = getattr(self, key)
+            if isinstance(values, str):
+                values = (values,)
+            object.__setattr__(self, key, tuple(sorted({str(v) for v in values or ()})))
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise UsageError(f"date_from {self.date_from} is after date_to {self.date_to}")
+
+    # -- what is set ----------------------------------------------------------------------------
+    @property
+    def on_purchases(self) -> bool:
+        """Whether a purchase filter (season, category, dates) is set."""
+        return bool(self.season or self.category or self.date_from or self.date_to)
+
+    @property
+    def on_customers(self) -> bool:
+        """Whether a customer filter (state, region, gender, age band, subscription,
+        segment) is set."""
+        return bool(any(getattr(self, k) for k in CUSTOMER_COLUMNS) or self.segment
+                    or self.subscription is not None)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.on_purchases or self.on_customers)
+
+    def describe(self) -> list[str]:
+        """One human-readable line per filter that is set, e.g. ``Season: Fall, Winter``."""
+        out = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value in ((), None):
+                continue
+            if isinstance(value, tuple):
+                value = ", ".join(value)
+            elif isinstance(value, bool):
+                value = "subscribed" if value else "not subscribed"
+            out.append(f"{LABELS[f.name]}: {value}")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """The filters that are set, JSON-friendly (dates as ISO strings)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value in ((), None):
+                continue
+            out[f.name] = (list(value) if isinstance(value, tuple)
+                           else value.isoformat() if isinstance(value, date) else value)
+        return out
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Filters:
+        """Build from ``{"season": ["Winter"], "subscription": "yes", ...}``; unknown keys
+        and unreadable values raise :class:`~purchase_patterns.errors.UsageError`."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UsageError(f"unknown filter(s): {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(known))})")
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            if value is None or value == "" or value == []:
+                continue
+            if key == "subscription":
+                kwargs[key] = _boolean(value)
+            elif key in ("date_from", "date_to"):
+                kwargs[key] = _date(key, value)
+            else:
+                kwargs[key] = (value.split(",") if isinstance(value, str) else value)
+                kwargs[key] = [v.strip() for v in kwargs[key] if str(v).strip()]
+        return cls(**kwargs)
+
+    @classmethod
+    def parse(cls, items: Iterable[str]) -> Filters:
+        """Build from command-line items ``key=value[,value...]`` (repeat a key to add values)."""
+        merged: dict[str, Any] = {}
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise UsageError(f"--filter {item!r}: expected key=value, e.g. season=Winter")
+            key = key.strip()
+            if key in ("subscription", "date_from", "date_to"):
+                merged[key] = value.strip()
+            else:
+                merged.setdefault(key, []).extend(v.strip() for v in value.split(",") if v.strip())
+        return cls.from_mapping(merged)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise UsageError(f"subscription filter {value!r}: use yes or no")
+
+
+def _date(key: str, value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise UsageError(f"{key} filter {value!r}: use a date like 2024-01-31") from None
+
+
+# -- SQL ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The ``from ... where ...`` text of a query and its named parameters."""
+
+    sql: str
+    params: dict[str, Any]
+
+
+def _in(column: str, name: str, values: tuple[str, ...], params: dict[str, Any]) -> str:
+    names = []
+    for i, value in enumerate(values):
+        params[f"{name}_{i}"] = value
+        names.append(f"@{name}_{i}")
+    return f"{column} in ({', '.join(names)})"
+
+
+def _purchase_conditions(f: Filters, params: dict[str, Any]) -> list[str]:
+    out = [_in(col, key, getattr(f, key), params)
+           for key, col in PURCHASE_COLUMNS.items() if getattr(f, key)]
+    if f.date_from:
+        params["date_from"] = f.date_from
+        out.append("f.purchase_date >= @date_from")
+    if f.date_to:
+        params["date_to"] = f.date_to
+        out.append("f.purchase_date <= @date_to")
+    return out
+
+
+def _customer_conditions(f: Filters, params: dict[str, Any]) -> list[str]:
+    out = [_in(col, key, getattr(f, key), params)
+           for key, col in CUSTOMER_COLUMNS.items() if getattr(f, key)]
+    if f.subscription is not None:
+        params["subscription"] = f.subscription
+        out.append("c.has_subscription = @subscription")
+    if f.segment:
+        out.append(_in(SEGMENT_COLUMN, "segment", f.segment, params))
+    return out
+
+
+def _check_segments(store: DataStore, f: Filters) -> None:
+    if f.segment and not store.has_table("analytics", "customer_segments"):
+        raise UsageError("the segment filter needs analytics.customer_segments, which the "
+                         "analyze stage writes; this warehouse has none")
+
+
+def _where(conditions: list[str]) -> str:
+    return (" where " + " and ".join(conditions)) if conditions else ""
+
+
+def purchase_scope(store: DataStore, f: Filters, *, products: bool = False,
+                   customers: bool = False, segments: bool = False) -> Scope:
+    """``from ... where ...`` of the purchase lines in scope.
+
+    Aliases: ``f`` = ``marts.fct_purchases``; ``p`` = ``marts.dim_products`` (joined when
+    ``products`` or a category filter); ``c`` = ``marts.dim_customers`` (when ``customers`` or
+    a customer filter); ``s`` = ``analytics.customer_segments`` (left-joined when ``segments``
+    or a segment filter: ``s.segment`` is NULL for a customer without a segment). Joins are
+    added only when needed, so an unfiltered scan reads the fact table alone."""
+    _check_segments(store, f)
+    params: dict[str, Any] = {}
+    sql = f"from {store.relation('marts', 'fct_purchases')} as f"
+    if products or f.category:
+        sql += (f" inner join {store.relation('marts', 'dim_products')} as p"
+                " on p.product_id = f.product_id")
+    customer_conditions = _customer_conditions(f, params)
+    if customers or customer_conditions:
+        sql += (f" inner join {store.relation('marts', 'dim_customers')} as c"
+                " on c.customer_id = f.customer_id")
+    if segments or f.segment:
+        sql += (f" left join {store.relation('analytics', 'customer_segments')} as s"
+                " on s.customer_id = f.customer_id")
+    conditions = _purchase_conditions(f, params) + customer_conditions
+    return Scope(sql + _where(conditions), params)
+
+
+def customer_scope(store: DataStore, f: Filters, *, table: str = "dim_customers",
+                   segments: bool = False, predictions: bool = False) -> Scope:
+    """``from ... where ...`` of the customers in scope, one row each.
+
+    Alias ``c`` is ``marts.<table>`` (``dim_customers`` or ``customer_features``: both carry
+    the customer filter columns); ``s`` = ``analytics.customer_segments`` (left-joined when
+    ``segments`` or a segment filter); ``cp`` = ``analytics.customer_predictions``
+    (left-joined when ``predictions``). With a purchase filter, only customers with at least
+    one purchase in scope are kept."""
+    if table not in ("dim_customers", "customer_features"):
+        raise ValueError(f"customer scope over an unexpected table: {table}")
+    _check_segments(store, f)
+    params: dict[str, Any] = {}
+    sql = f"from {store.relation('marts', table)} as c"
+    if segments or f.segment:
+        sql += (f" left join {store.relation('analytics', 'customer_segments')} as s"
+                " on s.customer_id = c.customer_id")
+    if predictions:
+        sql += (f" left join {store.relation('analytics', 'customer_predictions')} as cp"
+                " on cp.customer_id = c.customer_id")
+    conditions = _customer_conditions(f, params)
+    purchase_conditions = _purchase_conditions(f, params)
+    if purchase_conditions:
+        join = ""
+        if f.category:
+            join = (f" inner join {store.relation('marts', 'dim_products')} as p"
+                    " on p.product_id = f.product_id")
+        conditions.append(
+            "c.customer_id in (select f.customer_id from "  # noqa: S608 - package names only
+            f"{store.relation('marts', 'fct_purchases')} as f{join}"
+            f"{_where(purchase_conditions)})")
+    return Scope(sql + _where(conditions), params)
