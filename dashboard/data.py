@@ -272,15 +272,14 @@ def kpis(store: DataStore, f: Filters) -> dict[str, float | None]:
     """Customers, revenue, orders, average order value and repeat rate in scope. Without a
     purchase filter they come from ``customer_features`` (one row per customer)."""
     raw = _kpis_from_purchases(store, f) if f.on_purchases else _kpis_from_customers(store, f)
-    customers = int(raw["customers"] or 0)
-    orders = int(raw["orders"] or 0)
-    revenue = float(raw["revenue"] or 0.0)
+    raw = {k: 0 if v is None or pd.isna(v) else v for k, v in raw.items()}  # sums of nothing
+    customers, orders, revenue = int(raw["customers"]), int(raw["orders"]), float(raw["revenue"])
     return {
         "customers": customers,
         "revenue": revenue,
         "orders": orders,
         "aov": revenue / orders if orders else None,
-        "repeat_rate": int(raw["repeat_customers"] or 0) / customers if customers else None,
+        "repeat_rate": int(raw["repeat_customers"]) / customers if customers else None,
     }
 
 
@@ -583,10 +582,11 @@ def segment_customers(store: DataStore, f: Filters, segment: str, has_prediction
     scope = customer_scope(store, f, table="customer_features", segments=True,
                            predictions=has_predictions)
     inner = f"select {_customer_columns(has_predictions)} {scope.sql}"
-    params = {**scope.params, "drill_segment": segment, "limit": limit}
+    params = {**scope.params, "drill_segment": segment}
     df = _frame(store, f"""
         select * from ({inner}) as x where segment = @drill_segment
-        order by total_spend desc, customer_id limit @limit""", params)  # noqa: S608
+        order by total_spend desc, customer_id limit @limit""",  # noqa: S608
+        {**params, "limit": limit})
     n = _frame(store, f"select count(*) as n from ({inner}) as x "  # noqa: S608
                       "where segment = @drill_segment", params)["n"].iloc[0]
     return df, int(n)
