@@ -1,5 +1,6 @@
 # purchase-patterns: two commands set everything up on a fresh Debian machine with Python 3.11.
-#   make run   - create .venv, install, run the main job on embedded defaults, serve the dashboard
+#   make run   - create .venv, install, run the main job on embedded defaults, then serve the
+#                dashboard on 127.0.0.1:$(PORT) and print its URL (Ctrl+C stops it)
 #   make test  - install what the tests need (apt packages included) and run the whole suite
 
 SHELL := /bin/bash
@@ -13,6 +14,9 @@ PORT ?= 8501
 RUN_EXTRAS := report,dashboard
 TEST_EXTRAS := report,dashboard,airflow,cloud,dev
 STAMP_KEY := $(shell cat pyproject.toml constraints.txt 2>/dev/null | sha256sum | cut -c1-16)
+# Debian's Chromium drives the browser tests (Playwright never downloads a browser here).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
@@ -20,6 +24,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
 help:
 	@echo "make run   - set up and run the main job on a demo dataset, then serve the dashboard"
+	@echo "make dashboard - serve the dashboard on what ./data already holds"
 	@echo "make test  - set up and run the whole test suite"
 	@echo "make lint  - ruff"
 	@echo "make bench - benchmarks (slow)"
@@ -40,13 +45,21 @@ $(VENV)/.test-$(STAMP_KEY): $(BIN)/python
 
 run: $(VENV)/.run-$(STAMP_KEY)
 	$(BIN)/purchase-patterns --home $(HOME_DIR) run
+	$(BIN)/purchase-patterns --home $(HOME_DIR) dashboard --port $(PORT)
 
-test: $(VENV)/.test-$(STAMP_KEY)
-	$(BIN)/ruff check src tests
+dashboard: $(VENV)/.run-$(STAMP_KEY)
+	$(BIN)/purchase-patterns --home $(HOME_DIR) dashboard --port $(PORT)
+
+test: $(VENV)/.test-$(STAMP_KEY) $(CHROMIUM)
+	$(BIN)/ruff check src tests dashboard
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 lint: $(VENV)/.test-$(STAMP_KEY)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests dashboard
 
 clean:
 	rm -rf $(HOME_DIR) .pytest_cache .ruff_cache transform/target transform/logs
