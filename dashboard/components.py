@@ -7,19 +7,20 @@ UI only: data comes from :mod:`data`, filters are :class:`purchase_patterns.filt
 from __future__ import annotations
 
 import hmac
-import importlib.util
 import ipaddress
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import data
 import pandas as pd
 import streamlit as st
 
+from purchase_patterns.errors import PurchasePatternsError
 from purchase_patterns.exports import to_csv_bytes
 from purchase_patterns.filters import Filters
 from purchase_patterns.settings import Settings
+
+import data
 
 #: Plotly fetches a base-map file for geo charts; the app serves a blank one from
 #: ``static/`` (the state outlines travel inside the figure), so maps work offline.
@@ -136,14 +137,30 @@ def filter_sidebar(source: data.Source, catalog: data.Catalog) -> Filters:
 
 
 def report_button(filters: Filters) -> None:
-    """"Download report" for the current filters, disabled (with the reason) while the
-    report builder is not part of this installation."""
-    available = importlib.util.find_spec("purchase_patterns.report") is not None
-    st.sidebar.button(
-        "Download report", disabled=not available, key="download_report",
-        help=("Builds the stakeholder report for the current filters." if available else
-              "The stakeholder report builder (purchase_patterns.report) is not part of "
-              "this installation yet, so no report can be built from the dashboard."))
+    """"Download report": build the stakeholder report for the current filters, then offer
+    it for download. Disabled, with the reason, when the report builder is not installed."""
+    build = data.report_builder()
+    if build is None:
+        st.sidebar.button(
+            "Download report", disabled=True, key="download_report",
+            help="The stakeholder report builder (purchase_patterns.report) is not part of "
+                 "this installation, so no report can be built from the dashboard.")
+        return
+    built = st.session_state.get("_pp_report")
+    if built and built[0] == filters:
+        st.sidebar.download_button("Save report (HTML)", data=built[1],
+                                   file_name="purchase-patterns-report.html",
+                                   mime="text/html", key="save_report", on_click="ignore")
+    if st.sidebar.button("Download report", key="download_report",
+                         help="Builds the stakeholder report for the current filters."):
+        with st.sidebar, st.spinner("Building the report..."):
+            try:
+                path = build(filters)
+            except PurchasePatternsError as exc:
+                st.error(str(exc))
+                return
+        st.session_state["_pp_report"] = (filters, path.read_bytes())
+        st.rerun()
 
 
 # -- page furniture -----------------------------------------------------------------------------

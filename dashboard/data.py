@@ -239,6 +239,25 @@ def filter_options(store: DataStore, has_segments: bool) -> dict[str, Any]:
     return out
 
 
+# -- the stakeholder report ---------------------------------------------------------------------
+
+
+def report_builder() -> Callable[[Filters], Path] | None:
+    """A function building the stakeholder report (self-contained HTML) for a selection,
+    or None when the report builder is not part of this installation."""
+    try:
+        from purchase_patterns.report.build import build_report
+    except ImportError:
+        return None
+    from purchase_patterns.pipeline import new_run_id
+
+    def build(f: Filters) -> Path:
+        # the report command's own syntax (``--filter key=value``) carries the selection
+        return build_report(settings(), f"dashboard-{new_run_id()}", f.as_items()).html
+
+    return build
+
+
 # -- overview ---------------------------------------------------------------------------------
 
 

@@ -7,11 +7,12 @@ filters from the sidebar, then hands them to the selected page (``views/``; not 
 
 from __future__ import annotations
 
-import components as ui
-import data
 import streamlit as st
 
 from purchase_patterns.errors import PurchasePatternsError
+
+import components as ui
+import data
 
 st.set_page_config(page_title="Purchase patterns", page_icon="📈",
                    layout="wide")

@@ -33,6 +33,9 @@ def test_parse_command_line_items():
                        "subscription=yes", "date_from=2024-01-01"])
     assert f == Filters(season=("Summer", "Winter"), state=("Ohio", "Texas"),
                         subscription=True, date_from=date(2024, 1, 1))
+    assert Filters.parse(f.as_items()) == f  # the report command's syntax, both ways
+    assert f.as_items() == ["season=Summer", "season=Winter", "state=Ohio", "state=Texas",
+                            "subscription=yes", "date_from=2024-01-01"]
     with pytest.raises(UsageError, match="unknown filter"):
         Filters.parse(["colour=red"])
     with pytest.raises(UsageError, match="key=value"):

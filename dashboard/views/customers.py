@@ -3,10 +3,11 @@ P(alive); the top customers in the current filters."""
 
 from __future__ import annotations
 
-import components as ui
-import data
 import pandas as pd
 import streamlit as st
+
+import components as ui
+import data
 
 ctx = ui.context()
 key, cat, f = ctx.source.key, ctx.catalog, ctx.filters

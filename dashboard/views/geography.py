@@ -3,13 +3,14 @@ Census region roll-ups."""
 
 from __future__ import annotations
 
-import components as ui
-import data
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
 from purchase_patterns.geo import us_states_geojson
+
+import components as ui
+import data
 
 ctx = ui.context()
 key, cat, f = ctx.source.key, ctx.catalog, ctx.filters

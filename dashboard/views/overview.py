@@ -3,11 +3,12 @@ what the data supports, and the top recommendations."""
 
 from __future__ import annotations
 
-import components as ui
-import data
 import pandas as pd
 import plotly.express as px
 import streamlit as st
+
+import components as ui
+import data
 
 ctx = ui.context()
 key, cat, f = ctx.source.key, ctx.catalog, ctx.filters

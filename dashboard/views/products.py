@@ -3,10 +3,11 @@ items bought together."""
 
 from __future__ import annotations
 
-import components as ui
-import data
 import plotly.express as px
 import streamlit as st
+
+import components as ui
+import data
 
 ctx = ui.context()
 key, cat, f = ctx.source.key, ctx.catalog, ctx.filters

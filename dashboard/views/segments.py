@@ -3,10 +3,11 @@ size, revenue share and CLV, and a drill-down to the customers of one segment.""
 
 from __future__ import annotations
 
-import components as ui
-import data
 import plotly.express as px
 import streamlit as st
+
+import components as ui
+import data
 
 ctx = ui.context()
 key, cat, f = ctx.source.key, ctx.catalog, ctx.filters

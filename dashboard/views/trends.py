@@ -3,12 +3,13 @@ category by season."""
 
 from __future__ import annotations
 
-import components as ui
-import data
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+
+import components as ui
+import data
 
 ctx = ui.context()
 key, cat, f = ctx.source.key, ctx.catalog, ctx.filters

@@ -123,6 +123,16 @@ class Filters:
                            else value.isoformat() if isinstance(value, date) else value)
         return out
 
+    def as_items(self) -> list[str]:
+        """The selection as command-line items (``season=Winter``, ``subscription=yes``), the
+        syntax ``report --filter`` accepts; :meth:`parse` reads them back."""
+        out = []
+        for key, value in self.as_dict().items():
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                out.append(f"{key}={('yes' if v else 'no') if isinstance(v, bool) else v}")
+        return out
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Filters:
         """Build from ``{"season": ["Winter"], "subscription": "yes", ...}``; unknown keys

@@ -22,10 +22,11 @@ def publish_home(src: Path, dest: Path, *, analytics: bool, run_id: str) -> Path
     finished (as the pipeline does before publishing), optionally add the contract
     analytics tables, and publish it."""
     import duckdb
-    from contract_tables import write_contract_tables
 
     from purchase_patterns.publish import publish
     from purchase_patterns.settings import load_settings
+
+    from contract_tables import write_contract_tables
 
     dest.mkdir(parents=True)
     shutil.copyfile(src / "warehouse.duckdb", dest / "warehouse.duckdb")

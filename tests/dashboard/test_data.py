@@ -9,11 +9,12 @@ import shutil
 import duckdb
 import pytest
 
-import data
 from purchase_patterns.datastore import open_store
 from purchase_patterns.filters import Filters
 from purchase_patterns.publish import current, publish
 from purchase_patterns.settings import load_settings
+
+import data
 
 
 def _sql(s, sql):
@@ -123,11 +124,13 @@ def test_hostile_values_are_only_values(synthetic):
     assert _sql(s, "select count(*) from marts.fct_purchases")[0] > 0
 
 
-def test_reads_the_published_copy_while_a_run_holds_the_warehouse(published_home, tmp_path):
+def test_reads_the_published_copy_while_a_run_holds_the_warehouse(published_home, tmp_path,
+                                                                 monkeypatch):
     """A run holding the working warehouse does not disturb the dashboard; a new publish
     is picked up by the next rerun, through a new source key."""
     home = tmp_path / "home"
     shutil.copytree(published_home("kaggle"), home)
+    monkeypatch.setenv("PURCHASE_PATTERNS_HOME", str(home))  # as the app's process has it
     settings = load_settings(home=home)
     first = data.source(settings)
     assert first is not None and "published" in first.label

@@ -145,3 +145,30 @@ def test_customer_lookup(app, published_home):
     assert _metric(at, "Segment") == segment
     at.text_input(key="customer_id").set_value("'; drop table marts.dim_customers; --").run()
     assert "No customer with id" in _texts(at, "warning")
+
+
+def test_download_report_is_disabled_without_the_report_builder(app, published_home):
+    import importlib.util
+
+    if importlib.util.find_spec("purchase_patterns.report") is not None:
+        pytest.skip("the report builder is installed: see the next test")
+    at = app(published_home("kaggle"))
+    button = at.sidebar.button(key="download_report")
+    assert button.disabled and "not part of this installation" in button.help
+
+
+def test_download_report_builds_for_the_filters(app, published_home, tmp_path):
+    """With the report builder installed (the insights branch), the button builds the
+    stakeholder report for the current filters and offers it for download."""
+    pytest.importorskip("purchase_patterns.report.build")
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(published_home("kaggle", analytics=True), home)
+    at = app(home)
+    at.multiselect(key="filter_gender").set_value(["Female"]).run()
+    at.sidebar.button(key="download_report").click().run()
+    assert not at.exception and not at.error, _texts(at, "error")
+    assert at.sidebar.get("download_button")
+    reports = list((home / "reports").glob("dashboard-*/report.html"))
+    assert len(reports) == 1 and "Female" in reports[0].read_text(encoding="utf-8")
