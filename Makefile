@@ -20,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: run test lint bench airflow dashboard clean distclean help
+.PHONY: run test lint bench bench-dashboard airflow dashboard clean distclean help
 
 help:
 	@echo "make run   - set up and run the main job on a demo dataset, then serve the dashboard"
@@ -28,6 +28,7 @@ help:
 	@echo "make test  - set up and run the whole test suite"
 	@echo "make lint  - ruff"
 	@echo "make bench - benchmarks (slow)"
+	@echo "make bench-dashboard - dashboard filter-change latency (BENCH_CUSTOMERS=100000)"
 	@echo "make clean - remove ./data and caches"
 
 $(BIN)/python:
@@ -51,15 +52,20 @@ dashboard: $(VENV)/.run-$(STAMP_KEY)
 	$(BIN)/purchase-patterns --home $(HOME_DIR) dashboard --port $(PORT)
 
 test: $(VENV)/.test-$(STAMP_KEY) $(CHROMIUM)
-	$(BIN)/ruff check src tests dashboard
+	$(BIN)/ruff check src tests dashboard bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+# ~4.8 purchase lines per customer: BENCH_CUSTOMERS=2100000 is the 10M-row warehouse
+BENCH_CUSTOMERS ?= 100000
+bench-dashboard: $(VENV)/.test-$(STAMP_KEY)
+	$(BIN)/python bench/bench_dashboard.py --customers $(BENCH_CUSTOMERS)
+
 lint: $(VENV)/.test-$(STAMP_KEY)
-	$(BIN)/ruff check src tests dashboard
+	$(BIN)/ruff check src tests dashboard bench
 
 clean:
 	rm -rf $(HOME_DIR) .pytest_cache .ruff_cache transform/target transform/logs

@@ -65,9 +65,10 @@ KNOWN_TABLES = (
     "analytics.trend_periods", "analytics.affinity", "analytics.recommendations",
 )
 _BIGQUERY = "bigquery:"
-#: A purchase occasion (order), as the marts define it: a customer's purchase day, or the
-#: line itself when the data has no dates.
-OCCASION = "coalesce(cast(f.purchase_date as string), f.purchase_id)"
+#: A customer's orders (purchase occasions, as the marts define them: purchase days, and
+#: every line without a date), counted within a group that holds one customer.
+CUSTOMER_ORDERS = ("count(distinct f.purchase_date) "
+                   "+ count(case when f.purchase_date is null then 1 end)")
 
 
 # -- settings and source -------------------------------------------------------------------------
@@ -264,12 +265,9 @@ def report_builder() -> Callable[[Filters], Path] | None:
 def _kpis_from_purchases(store: DataStore, f: Filters) -> dict[str, Any]:
     scope = purchase_scope(store, f)
     df = _frame(store, f"""
-        with lines as (
-            select f.customer_id, f.amount, {OCCASION} as occasion
-            {scope.sql}),
-        per_customer as (
-            select customer_id, count(distinct occasion) as orders, sum(amount) as revenue
-            from lines group by customer_id)
+        with per_customer as (
+            select f.customer_id, {CUSTOMER_ORDERS} as orders, sum(f.amount) as revenue
+            {scope.sql} group by f.customer_id)
         select count(*) as customers, sum(orders) as orders, sum(revenue) as revenue,
                sum(case when orders > 1 then 1 else 0 end) as repeat_customers
         from per_customer""", scope.params)  # noqa: S608 - package-built text, values are params
@@ -378,36 +376,39 @@ def recommendations(store: DataStore, limit: int) -> pd.DataFrame:
 
 
 def _sales_by(store: DataStore, f: Filters, dims: dict[str, str], *, products: bool = False,
-              segments: bool = False) -> pd.DataFrame:
+              segments: bool = False, distinct_customers: bool = True) -> pd.DataFrame:
     """Purchases, customers, units and revenue of the purchases in scope per value of the
-    ``dims`` (output name → package-built SQL expression over aliases f, p, s)."""
+    ``dims`` (output name → package-built SQL expression over aliases f, p, s). Counting
+    distinct customers per value is the costly part; series that do not show it skip it."""
     scope = purchase_scope(store, f, products=products, segments=segments)
     select = ", ".join(f"{expr} as {name}" for name, expr in dims.items())
     group = ", ".join(dims.values())
+    customers = ", count(distinct f.customer_id) as n_customers" if distinct_customers else ""
     return _frame(store, f"""
-        select {select}, count(*) as n_purchases, count(distinct f.customer_id) as n_customers,
+        select {select}, count(*) as n_purchases{customers},
                sum(f.quantity) as units, sum(f.amount) as revenue
         {scope.sql} group by {group}""", scope.params)  # noqa: S608
 
 
-def _sales_by_geography(store: DataStore, f: Filters, columns: str,
-                        group: str) -> pd.DataFrame:
-    """Purchases, customers, orders and revenue per state or region of the purchase line
-    (``columns``/``group`` over alias x = lines in scope, us = reference.us_states)."""
-    scope = purchase_scope(store, f)
-    states = store.relation("reference", "us_states")
+def _sales_by_geography(store: DataStore, f: Filters, name: str, dim: str,
+                        orders: bool) -> pd.DataFrame:
+    """Purchases, customers and revenue per value of ``dim`` (the purchase line's state, or
+    its Census region through alias ``us`` = reference.us_states); with ``orders`` also the
+    orders (purchase occasions), which cost a second aggregation level."""
+    scope = purchase_scope(store, f, states=True)
+    if not orders:
+        return _frame(store, f"""
+            select {dim} as {name}, count(*) as n_purchases,
+                   count(distinct f.customer_id) as n_customers, sum(f.amount) as revenue
+            {scope.sql} group by {dim}""", scope.params)  # noqa: S608
     return _frame(store, f"""
-        with lines as (
-            select {columns}, x.customer_id, x.occasion, x.amount
-            from (select f.state_name, f.customer_id, f.amount, {OCCASION} as occasion
-                  {scope.sql}) as x
-            left join {states} as us on us.state = x.state_name),
-        orders as (
-            select {group}, customer_id, occasion, count(*) as n_lines, sum(amount) as revenue
-            from lines group by {group}, customer_id, occasion)
-        select {group}, sum(n_lines) as n_purchases, count(distinct customer_id) as n_customers,
-               count(*) as n_orders, sum(revenue) as revenue
-        from orders group by {group}""", scope.params)  # noqa: S608
+        with per_customer as (
+            select {dim} as {name}, f.customer_id, count(*) as n_lines,
+                   {CUSTOMER_ORDERS} as n_orders, sum(f.amount) as revenue
+            {scope.sql} group by {dim}, f.customer_id)
+        select {name}, sum(n_lines) as n_purchases, count(*) as n_customers,
+               sum(n_orders) as n_orders, sum(revenue) as revenue
+        from per_customer group by {name}""", scope.params)  # noqa: S608
 
 
 def _with_shares(df: pd.DataFrame) -> pd.DataFrame:
@@ -436,10 +437,10 @@ def sales_by_period(store: DataStore, f: Filters, grain: str) -> pd.DataFrame:
     }[grain]
     if f.is_empty:
         df = _frame(store, f"""
-            select {column} as period, n_purchases, n_customers, units, revenue
+            select {column} as period, n_purchases, units, revenue
             from {store.relation('marts', mart)}""")  # noqa: S608
     else:
-        df = _sales_by(store, f, {"period": fact_column})
+        df = _sales_by(store, f, {"period": fact_column}, distinct_customers=False)
         df = df[df["period"].notna()]
     df["period"] = pd.to_datetime(df["period"])
     return df.sort_values("period").reset_index(drop=True)
@@ -447,7 +448,8 @@ def sales_by_period(store: DataStore, f: Filters, grain: str) -> pd.DataFrame:
 
 @cached_query
 def sales_by_weekday(store: DataStore, f: Filters) -> pd.DataFrame:
-    df = _sales_by(store, f, {"day_of_week": "f.purchase_day_of_week"})
+    df = _sales_by(store, f, {"day_of_week": "f.purchase_day_of_week"},
+                   distinct_customers=False)
     df = df[df["day_of_week"].notna()]
     df["day"] = df["day_of_week"].astype(int).map(lambda d: DAY_NAMES[d - 1])
     return df.sort_values("day_of_week").reset_index(drop=True)
@@ -465,7 +467,8 @@ def trend_peaks(store: DataStore) -> pd.DataFrame:
 @cached_query
 def category_by_season(store: DataStore, f: Filters) -> pd.DataFrame:
     df = _sales_by(store, f, {"season": "coalesce(f.season, 'Unknown')",
-                              "category": "p.category_name"}, products=True)
+                              "category": "p.category_name"}, products=True,
+                   distinct_customers=False)
     df["share_within_season"] = df["revenue"] / df.groupby("season")["revenue"].transform("sum")
     df["season"] = pd.Categorical(df["season"], SEASON_ORDER, ordered=True)
     return df.sort_values(["season", "category"]).reset_index(drop=True)
@@ -517,24 +520,27 @@ def affinity(store: DataStore, kind: str, limit: int) -> pd.DataFrame:
         {"kind": kind, "limit": limit})
 
 
+def _with_aov(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(aov=df["revenue"] / df["n_orders"]) if "n_orders" in df else df
+
+
 @cached_query
-def sales_by_state(store: DataStore, f: Filters) -> pd.DataFrame:
-    """Per US state of the purchase line: purchases, customers, orders, revenue, share and
-    average order value, with the state's code and Census region."""
-    df = _sales_by_geography(store, f, "x.state_name, us.code as state_code, "
-                             "us.census_region", "state_name, state_code, census_region")
-    df = df[df["state_name"].notna()]
-    df = df.assign(aov=df["revenue"] / df["n_orders"])
+def sales_by_state(store: DataStore, f: Filters, orders: bool) -> pd.DataFrame:
+    """Per US state of the purchase line: purchases, customers, revenue and its share, with
+    the state's code and Census region; with ``orders``, orders and average order value."""
+    df = _sales_by_geography(store, f, "state_name", "f.state_name", orders)
+    states = _frame(store, "select state as state_name, code as state_code, census_region "  # noqa: S608
+                           f"from {store.relation('reference', 'us_states')}")
+    df = _with_aov(df[df["state_name"].notna()].merge(states, on="state_name", how="left"))
     return _with_shares(df).sort_values("revenue", ascending=False).reset_index(drop=True)
 
 
 @cached_query
-def sales_by_region(store: DataStore, f: Filters) -> pd.DataFrame:
+def sales_by_region(store: DataStore, f: Filters, orders: bool) -> pd.DataFrame:
     """The same per Census region (``Unknown`` for purchases without a US state)."""
-    df = _sales_by_geography(store, f, "coalesce(us.census_region, 'Unknown') as "
-                             "census_region", "census_region")
-    df = df.assign(aov=df["revenue"] / df["n_orders"])
-    return _with_shares(df).sort_values("revenue", ascending=False).reset_index(drop=True)
+    df = _sales_by_geography(store, f, "census_region",
+                             "coalesce(us.census_region, 'Unknown')", orders)
+    return _with_shares(_with_aov(df)).sort_values("revenue", ascending=False).reset_index(drop=True)
 
 
 # -- segments -----------------------------------------------------------------------------------

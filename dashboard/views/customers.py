@@ -46,9 +46,9 @@ if customer_id:
                 + f" · **churn probability:** {ui.pct(pred.get('churn_probability'))}"
                 + f" · **expected orders:** {pred.get('expected_purchases', 0) or 0:.2f}")
         details = {k: v for k, v in profile.items() if k not in ("prediction", "segment")}
-        st.dataframe(pd.DataFrame({"field": list(details),
-                                   "value": [str(v) for v in details.values()]}),
-                     hide_index=True)
+        ui.table(pd.DataFrame({"field": list(details),
+                               "value": [str(v) for v in details.values()]}),
+                 "customer_profile")
         st.subheader("Purchases")
         ui.table(data.customer_purchases(key, customer_id, data.EXPORT_LIMIT),
                  "customer_purchases")

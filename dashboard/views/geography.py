@@ -21,11 +21,12 @@ if ui.unsupported(cat, "geography", "No map"):
 ui.scope_caption(f)
 st.caption("By the state stated on each purchase line.")
 
-states = data.sales_by_state(key, f)
 metrics = {"Revenue": ("revenue", "$,.0f"), "Customers": ("n_customers", ",d"),
            "Average order value": ("aov", "$,.2f")}
 label = st.radio("Colour states by", list(metrics), horizontal=True, key="geo_metric")
 column, fmt = metrics[label]
+orders = column == "aov"  # orders cost a second aggregation: only when shown
+states = data.sales_by_state(key, f, orders)
 if states.empty:
     ui.explain("No purchases with a US state under these filters.")
 else:
@@ -39,10 +40,10 @@ else:
     fig.update_layout(title=f"{label} by state", height=520)
     ui.chart(fig, "state_map")
 
-regions = data.sales_by_region(key, f)
+regions = data.sales_by_region(key, f, orders)
 st.subheader("Census regions")
 fig = px.bar(regions, x="census_region", y=column, labels={"census_region": "", column: label},
-             hover_data=["n_purchases", "n_orders", "share_of_revenue"])
+             hover_data=["n_purchases", "share_of_revenue"])
 ui.chart(fig, "region_bars")
 money = st.column_config.NumberColumn(format="dollar")
 ui.table(regions, "sales_by_region", column_config={"revenue": money, "aov": money})

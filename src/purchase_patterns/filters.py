@@ -244,14 +244,16 @@ def _where(conditions: list[str]) -> str:
 
 
 def purchase_scope(store: DataStore, f: Filters, *, products: bool = False,
-                   customers: bool = False, segments: bool = False) -> Scope:
+                   customers: bool = False, segments: bool = False,
+                   states: bool = False) -> Scope:
     """``from ... where ...`` of the purchase lines in scope.
 
     Aliases: ``f`` = ``marts.fct_purchases``; ``p`` = ``marts.dim_products`` (joined when
     ``products`` or a category filter); ``c`` = ``marts.dim_customers`` (when ``customers`` or
     a customer filter); ``s`` = ``analytics.customer_segments`` (left-joined when ``segments``
-    or a segment filter: ``s.segment`` is NULL for a customer without a segment). Joins are
-    added only when needed, so an unfiltered scan reads the fact table alone."""
+    or a segment filter: ``s.segment`` is NULL for a customer without a segment); ``us`` =
+    ``reference.us_states`` of the purchase line's state (left-joined when ``states``). Joins
+    are added only when needed, so an unfiltered scan reads the fact table alone."""
     _check_segments(store, f)
     params: dict[str, Any] = {}
     sql = f"from {store.relation('marts', 'fct_purchases')} as f"
@@ -265,6 +267,9 @@ def purchase_scope(store: DataStore, f: Filters, *, products: bool = False,
     if segments or f.segment:
         sql += (f" left join {store.relation('analytics', 'customer_segments')} as s"
                 " on s.customer_id = f.customer_id")
+    if states:
+        sql += (f" left join {store.relation('reference', 'us_states')} as us"
+                " on us.state = f.state_name")
     conditions = _purchase_conditions(f, params) + customer_conditions
     return Scope(sql + _where(conditions), params)
 

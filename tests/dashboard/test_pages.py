@@ -172,3 +172,36 @@ def test_download_report_builds_for_the_filters(app, published_home, tmp_path):
     assert at.sidebar.get("download_button")
     reports = list((home / "reports").glob("dashboard-*/report.html"))
     assert len(reports) == 1 and "Female" in reports[0].read_text(encoding="utf-8")
+
+
+def test_keeps_working_while_a_run_rebuilds_the_warehouse(app, published_home, tmp_path,
+                                                          cdnow_sample):
+    """A real pipeline run loads another file into the same home while the dashboard
+    reruns: no error at any point, every rerun shows the old or the new published data,
+    and once the run has published, the next rerun shows the new data."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    home = tmp_path / "home"
+    shutil.copytree(published_home("kaggle"), home)
+    at = app(home)
+    before = _metric(at, "Customers")
+    run = subprocess.Popen([sys.executable, "-m", "purchase_patterns", "--home", str(home),
+                            "--json", "run", "-i", str(cdnow_sample)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    while run.poll() is None:
+        at.run()
+        assert not at.exception and not at.error, (_texts(at, "exception"),
+                                                  _texts(at, "error"))
+        seen.append(_metric(at, "Customers"))
+        time.sleep(0.2)
+    out, err = run.communicate()
+    assert run.returncode == 0, err
+    at.run()
+    after = _metric(at, "Customers")
+    expected = _scalar(home, "select count(*) from marts.dim_customers")
+    assert after == f"{expected:,}" != before
+    assert len(seen) >= 3 and set(seen) <= {before, after}
