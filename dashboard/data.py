@@ -11,7 +11,7 @@ Where the data comes from
 
 How queries are written
     Only ``store.relation`` names, ``@name`` parameters and portable SQL (plain aggregates,
-    ``coalesce``, ``cast(... as string)``), so the same text runs on DuckDB and BigQuery.
+    ``coalesce``, ``case``), so the same text runs on DuckDB and BigQuery.
     Filters become parameters through :mod:`purchase_patterns.filters`. Without filters,
     queries read the marts' aggregates (``agg_*``, ``customer_features``); with filters they
     aggregate ``fct_purchases`` in SQL. Results are cached by source key and arguments.
@@ -110,9 +110,10 @@ def _close(store: DataStore) -> None:
     store.close()
 
 
-@st.cache_resource(max_entries=2, show_spinner=False, on_release=_close)
+@st.cache_resource(max_entries=publish.KEEP + 1, show_spinner=False, on_release=_close)
 def _published(path: str) -> DataStore:
-    """One read-only store per published file, shared by every session of this process."""
+    """One read-only store per published file, shared by every session of this process
+    (as many as the published folder keeps, plus the one just published)."""
     return open_store(settings(), read_only=True, path=Path(path))
 
 

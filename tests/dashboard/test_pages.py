@@ -205,3 +205,31 @@ def test_keeps_working_while_a_run_rebuilds_the_warehouse(app, published_home, t
     expected = _scalar(home, "select count(*) from marts.dim_customers")
     assert after == f"{expected:,}" != before
     assert len(seen) >= 3 and set(seen) <= {before, after}
+
+
+def test_data_quality_shows_rejected_rows_with_reasons(app, kaggle_csv, tmp_path):
+    """A file with broken rows: the page lists each reason and the rows, with file line and
+    column, and the run history."""
+    from purchase_patterns.pipeline import run_pipeline
+
+    lines = kaggle_csv.read_text(encoding="utf-8").splitlines()[:301]
+    header = lines[0].split(",")
+    amount, state = header.index("Purchase Amount (USD)"), header.index("Location")
+    for i, (col, bad) in {10: (amount, "lots"), 20: (state, "Atlantis"),
+                          30: (amount, "=1+1")}.items():
+        cells = lines[i].split(",")
+        cells[col] = bad
+        lines[i] = ",".join(cells)
+    src = tmp_path / "broken.csv"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    home = tmp_path / "home"
+    summary = run_pipeline(load_settings(home=home), [src])
+    assert summary.exit_code == 0, summary.errors
+    at = app(home, "data_quality")
+    assert not at.exception
+    rows = next(df.value for df in at.dataframe if "raw_text" in df.value.columns)
+    assert sorted(rows["line"].tolist()) == [11, 21, 31]
+    assert set(rows["column_name"]) == {"Purchase Amount (USD)", "Location"}
+    assert "3 rejected rows, by reason:" in _texts(at, "caption")
+    runs = next(df.value for df in at.dataframe if "stages" in df.value.columns)
+    assert summary.run_id in runs["run_id"].tolist()
