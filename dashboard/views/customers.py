@@ -50,10 +50,11 @@ if customer_id:
                                "value": [str(v) for v in details.values()]}),
                  "customer_profile")
         st.subheader("Purchases")
-        ui.table(data.customer_purchases(key, customer_id, data.EXPORT_LIMIT),
-                 "customer_purchases")
+        ui.table(data.customer_purchases(key, customer_id, data.EXPORT_LIMIT).dropna(
+            axis=1, how="all"), "customer_purchases")
 
 st.subheader("Top customers")
 ui.scope_caption(f)
 st.caption("Customers in scope, by lifetime spend.")
-ui.table(data.top_customers(key, f, has_seg, has_pred, data.SHOW_LIMIT), "top_customers")
+ui.table(data.top_customers(key, f, has_seg, has_pred, data.SHOW_LIMIT).dropna(
+    axis=1, how="all"), "top_customers")

@@ -45,6 +45,7 @@ with left:
         fig = px.treemap(segments, path=["segment"], values="customers", color="revenue",
                          color_continuous_scale="Blues",
                          title="Segments by customers (colour: revenue)")
+        fig.update_traces(root_color="#f0f2f6")
         ui.chart(fig, "segment_treemap")
         st.caption(f"Scheme: {', '.join(schemes)}. Without purchase dates there is no recency, "
                    "so no R×F grid is drawn.")
@@ -71,5 +72,6 @@ st.subheader("Customers of a segment")
 choice = st.selectbox("Segment", segments["segment"].tolist(), key="drill_segment")
 if choice:
     customers, total = data.segment_customers(key, f, choice, has_pred, data.EXPORT_LIMIT)
-    st.caption(f"{total:,} customers in {choice} for the current filters; lifetime figures.")
-    ui.table(customers, "segment_customers", total=total)
+    st.caption(f"{total:,} customers in {choice} for the current filters; lifetime figures. "
+               "Columns this data cannot fill (e.g. recency without dates) are left out.")
+    ui.table(customers.dropna(axis=1, how="all"), "segment_customers", total=total)

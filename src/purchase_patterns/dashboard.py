@@ -112,10 +112,11 @@ def serve(settings: Settings, *, port: int | None = None, address: str | None = 
     except KeyboardInterrupt:
         # Ctrl+C reached the server too (same process group); let it finish stopping.
         try:
-            return proc.wait(timeout=15) and 0
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
             return 130
+        return 0
 
 
 def _wait_healthy(proc: subprocess.Popen, url: str) -> bool:
