@@ -4,12 +4,15 @@ sections explain why they are empty) and on a dated log; filters, access and pub
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from purchase_patterns.publish import current
 from purchase_patterns.settings import load_settings
 from purchase_patterns.warehouse import connect
 
+VIEWS = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 PAGES = ["overview", "segments", "trends", "products", "geography", "customers",
          "predictions", "data_quality"]
 WAREHOUSES = [("kaggle", False), ("kaggle", True), ("synthetic", True)]
@@ -84,7 +87,7 @@ def test_overview_kpis_follow_the_filters(app, published_home):
     assert _metric(at, "Revenue") == f"${float(revenue):,.0f}"
     assert "Filtered by Category: Footwear; Gender: Female." in _texts(at, "caption")
     # the filters stay set on every page
-    at.switch_page(str(pytest.importorskip("conftest").DASHBOARD / "views" / "segments.py"))
+    at.switch_page(str(VIEWS / "segments.py"))
     at.run()
     assert "Filtered by Category: Footwear; Gender: Female." in _texts(at, "caption")
 
