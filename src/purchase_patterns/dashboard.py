@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import signal
 import socket
 import subprocess
 import sys
@@ -105,18 +106,33 @@ def serve(settings: Settings, *, port: int | None = None, address: str | None = 
     host = f"[{address}]" if ":" in address else address
     url = f"http://{host}:{port}"
     proc = subprocess.Popen(command(settings, address=address, port=port))
+    # a TERM sent to this process (not to its group) must stop the server too
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         if _wait_healthy(proc, url):
             announce(url)
         return proc.wait()
     except KeyboardInterrupt:
-        # Ctrl+C reached the server too (same process group); let it finish stopping.
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop(proc)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Let the server finish stopping (Ctrl+C reached it too), else stop it."""
+    for step in (None, proc.terminate, proc.kill):
+        if step is not None:
+            step()
         try:
             proc.wait(timeout=15)
+            return
         except subprocess.TimeoutExpired:
-            proc.kill()
-            return 130
-        return 0
+            continue
 
 
 def _wait_healthy(proc: subprocess.Popen, url: str) -> bool:

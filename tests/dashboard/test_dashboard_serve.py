@@ -56,3 +56,39 @@ def test_server_command(tmp_path):
     assert "--client.showErrorDetails none" in remote  # no tracebacks for remote viewers
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
+
+
+def test_stopping_the_command_stops_the_server(published_home):
+    """TERM to the command alone (a service manager, a killed terminal) stops the server it
+    started: the port stops answering."""
+    import re
+    import time
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "purchase_patterns", "--home",
+                             str(published_home("kaggle")), "dashboard", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = None
+    try:
+        for line in proc.stdout:
+            m = re.search(r"dashboard: (http://127\.0\.0\.1:\d+)", line)
+            if m:
+                url = m.group(1)
+                break
+        assert url
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as resp:
+            assert resp.status == 200
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+        time.sleep(0.5)
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            answered = True
+        except OSError:
+            answered = False
+        assert not answered, "the server outlived the command"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
