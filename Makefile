@@ -1,5 +1,6 @@
 # purchase-patterns: two commands set everything up on a fresh Debian machine with Python 3.11.
-#   make run   - create .venv, install, run the main job on embedded defaults, serve the dashboard
+#   make run   - create .venv, install, run the main job on embedded defaults, then serve the
+#                dashboard on 127.0.0.1:$(PORT) and print its URL (Ctrl+C stops it)
 #   make test  - install what the tests need (apt packages included) and run the whole suite
 
 SHELL := /bin/bash
@@ -27,14 +28,16 @@ TEST_APT := chromium poppler-utils
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: run test test-cloud lint bench airflow dashboard emulators clean distclean help apt-run apt-test
+.PHONY: run test test-cloud lint bench bench-dashboard airflow dashboard emulators clean distclean help apt-run apt-test
 
 help:
 	@echo "make run   - set up and run the main job on a demo dataset, then serve the dashboard"
+	@echo "make dashboard - serve the dashboard on what ./data already holds"
 	@echo "make test  - set up and run the whole test suite (cloud tests run on local emulators)"
 	@echo "make test-cloud - every cloud test, the slower dated comparison included"
 	@echo "make lint  - ruff"
 	@echo "make bench - benchmarks (slow)"
+	@echo "make bench-dashboard - dashboard filter-change latency (BENCH_CUSTOMERS=100000)"
 	@echo "make airflow - Airflow on this machine (127.0.0.1:$(AIRFLOW_PORT)) with the project's DAGs"
 	@echo "make clean - remove ./data and caches"
 
@@ -77,6 +80,10 @@ apt-test:
 
 run: $(VENV)/.run-$(STAMP_KEY) apt-run
 	$(BIN)/purchase-patterns --home $(HOME_DIR) run
+	$(BIN)/purchase-patterns --home $(HOME_DIR) dashboard --port $(PORT)
+
+dashboard: $(VENV)/.run-$(STAMP_KEY) apt-run
+	$(BIN)/purchase-patterns --home $(HOME_DIR) dashboard --port $(PORT)
 
 $(EMU_VENV)/.ready-$(EMU_KEY): $(BIN)/python
 	rm -rf $(EMU_VENV)
@@ -89,15 +96,29 @@ $(EMU_VENV)/.ready-$(EMU_KEY): $(BIN)/python
 emulators: $(EMU_VENV)/.ready-$(EMU_KEY)
 
 test: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY) apt-test
-	$(BIN)/ruff check src tests dags
+	$(BIN)/ruff check src tests dags dashboard bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not cloud_full"
 
 # every cloud test, the dated CDNOW comparison on the BigQuery emulator included (~3 min more)
 test-cloud: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY) apt-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "cloud or cloud_full"
 
+# ~4.8 purchase lines per customer: BENCH_CUSTOMERS=2100000 is the 10M-row warehouse
+BENCH_CUSTOMERS ?= 100000
+bench-dashboard: $(VENV)/.test-$(STAMP_KEY) apt-test
+	$(BIN)/python bench/bench_dashboard.py --customers $(BENCH_CUSTOMERS)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+# ~4.8 purchase lines per customer: BENCH_CUSTOMERS=2100000 is the 10M-row warehouse
+BENCH_CUSTOMERS ?= 100000
+bench-dashboard: $(VENV)/.test-$(STAMP_KEY)
+	$(BIN)/python bench/bench_dashboard.py --customers $(BENCH_CUSTOMERS)
+
 lint: $(VENV)/.test-$(STAMP_KEY)
-	$(BIN)/ruff check src tests dags
+	$(BIN)/ruff check src tests dags dashboard bench
 
 # Airflow for one user on this machine: the components `airflow standalone` runs (scheduler
 # with the LocalExecutor, DAG processor, triggerer, API server and UI), a SQLite metadata

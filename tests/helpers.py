@@ -7,6 +7,10 @@ from typing import Any
 
 import duckdb
 
+#: Every downstream stage but publish: what the insights, report and dashboard tests read
+#: (one ``built_home`` per dataset with these, shared by those tests).
+FULL_STAGES = ("transform", "predict", "analyze", "report")
+
 
 def query(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple]:
     con = duckdb.connect(str(db), read_only=True)

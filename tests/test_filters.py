@@ -7,7 +7,7 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from helpers import read_cdnow
+from helpers import FULL_STAGES, read_cdnow
 
 from purchase_patterns.datastore import store
 from purchase_patterns.errors import UsageError
@@ -21,24 +21,37 @@ from purchase_patterns.filters import (
 )
 from purchase_patterns.settings import load_settings
 
-BUILT = ("transform", "analyze", "report")
+BUILT = FULL_STAGES
 
 
 def test_parse_normalises_values_and_ors_repeated_keys():
     flt = parse_filters(["state=ca", "category=Footwear", "season=winter", "category=Clothing",
-                         "subscription=No", "Age-Band=65+"])
-    assert flt.as_dict() == {"season": ["Winter"], "category": ["Footwear", "Clothing"],
+                         "subscription=No", "Age-Band=65+", "segment=Frequent, high spend"])
+    assert flt.as_dict() == {"season": ["Winter"], "category": ["Clothing", "Footwear"],
                              "state": ["California"], "age_band": ["65+"],
-                             "subscription": [False]}
-    where, params = flt.where()
-    assert where == ("f.season in (@flt_season_0) and p.category_name in (@flt_category_0, "
-                     "@flt_category_1) and c.state_name in (@flt_state_0) and c.age_band in "
-                     "(@flt_age_band_0) and c.has_subscription in (@flt_subscription_0)")
-    assert params["flt_category_1"] == "Clothing" and params["flt_subscription_0"] is False
-    assert "California" not in where  # values are bound, never in the SQL text
-    assert flt.describe() == ("season = Winter; category = Footwear or Clothing; state = "
-                              "California; age band = 65+; subscription = no")
-    assert Filters().where() == ("true", {}) and not Filters()
+                             "segment": ["Frequent, high spend"], "subscription": False}
+    assert flt.get("category") == ("Clothing", "Footwear") and flt.needs_segments
+    source, params = purchase_lines(_FakeStore(), flt)
+    assert "p.category_name in (@category_0, @category_1)" in source
+    assert "c.state_name in (@state_0)" in source and "c.has_subscription = @subscription" in source
+    assert " inner join \"analytics\".\"customer_segments\" as s" in source
+    assert params["category_1"] == "Footwear" and params["subscription"] is False
+    assert "California" not in source  # values are bound, never in the SQL text
+    assert flt.describe() == ["Season: Winter", "Category: Clothing, Footwear",
+                              "State: California", "Age band: 65+",
+                              "Segment: Frequent, high spend", "Subscription: not subscribed"]
+    assert parse_filters(flt.as_items()) == flt  # the report's syntax, both ways
+    assert not Filters() and purchase_lines(_FakeStore(), Filters())[1] == {}
+
+
+class _FakeStore:
+    """Only names relations, as a store does; enough to build SQL text without a database."""
+
+    def relation(self, layer: str, table: str) -> str:
+        return f'"{layer}"."{table}"'
+
+    def has_table(self, layer: str, table: str) -> bool:
+        return True
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -63,6 +76,8 @@ def test_from_mapping_is_the_same_model_as_the_cli():
         ["gender=Female", "state=Texas"])
     with pytest.raises(UsageError, match="unknown filter key 'region'"):
         from_mapping({"region": "West"})
+    assert Filters.from_mapping({"season": ["summer", "Winter"]}) == Filters(
+        season=("Summer", "Winter"))
     assert set(FILTER_KEYS) == {"season", "category", "state", "census_region", "gender",
                                 "age_band", "segment", "subscription", "date_from", "date_to"}
 
@@ -82,7 +97,7 @@ def test_where_clause_matches_the_kaggle_file(built_home, kaggle_csv):
         flt = validate_filters(s, parse_filters(
             ["state=CA", "category=footwear", "category=Clothing", "subscription=no"]),
             dated=False)
-    assert flt.get("category") == ("Footwear", "Clothing")  # spelled as in the data
+    assert flt.get("category") == ("Clothing", "Footwear")  # spelled as in the data
     want = raw[(raw["Location"] == "California") & raw["Category"].isin(["Footwear", "Clothing"])
                & (raw["Subscription Status"] == "No")]
     n, revenue = _count(home, flt)

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import query, read_cdnow, scalar
+from helpers import FULL_STAGES, query, read_cdnow, scalar
 from scipy import stats
 
 from purchase_patterns.datastore import store
@@ -21,7 +21,7 @@ from purchase_patterns.insights.tables import SCHEMAS
 from purchase_patterns.report.build import build_report
 from purchase_patterns.settings import load_settings
 
-BUILT = ("transform", "analyze", "report")
+BUILT = FULL_STAGES
 
 
 def table(home, name: str) -> pd.DataFrame:

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import FULL_STAGES
 from PIL import Image
 from test_cli import cli
 
-BUILT = ("transform", "analyze", "report")
+BUILT = FULL_STAGES
 SECTIONS = ("summary", "quality", "supports", "eda", "segments", "trends", "predictions",
             "recommendations", "methods")
 

@@ -382,6 +382,28 @@ def status(ctx: typer.Context,
         _emit(c, payload, render)
 
 
+@app.command()
+def dashboard(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(
+        "--port", min=0, max=65535,
+        help="Port to serve on; 0 picks a free one [default: 8501 or the setting]",
+        show_default=False)] = None,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="Address to bind [default: 127.0.0.1]; any other address "
+        "needs PURCHASE_PATTERNS_DASHBOARD__PASSWORD", show_default=False)] = None,
+) -> None:
+    """Serve the interactive dashboard on the published warehouse and print its URL."""
+    from .dashboard import serve
+
+    c = _ctx(ctx)
+    with _errors(c.debug):
+        code = serve(c.settings, port=port, address=address,
+                     announce=lambda url: out.print(f"dashboard: [bold]{url}[/] "
+                                                    "(Ctrl+C to stop)", highlight=False))
+    raise typer.Exit(code)
+
+
 def _rows(store, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Query results as plain Python values (NULL → None), for the table and --json."""
     from .datastore import records

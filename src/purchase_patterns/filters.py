@@ -1,41 +1,33 @@
-"""Filters for the report and the dashboard: a fixed set of keys, validated, turned into a
-portable ``WHERE`` clause with bound ``@parameters`` (values never enter the SQL text).
+"""Global filters: one model of what a user selected, and the portable SQL that applies it.
 
-Keys and what they restrict (several values of one key are alternatives, different keys
-must all hold)::
+The dashboard's sidebar and ``report --filter`` both describe a selection with
+:class:`Filters`; :func:`purchase_scope` and :func:`customer_scope` turn it into the
+``from ... where ...`` part of a query on the marts.
 
-    season         f.season                purchase line: Winter, Spring, Summer, Fall
-    category       p.category_name         product category (values present in the data)
-    state          c.state_name            customer's state: full name or two-letter code
-    census_region  c.census_region         Northeast, Midwest, South, West
-    gender         c.gender                Male, Female, Non-binary, Other, Unknown
-    age_band       c.age_band              <25, 25-34, 35-44, 45-54, 55-64, 65+, Unknown
-    segment        s.segment               customer segment (values present in the data)
-    subscription   c.has_subscription      yes / no
-    date_from      f.purchase_date >=      YYYY-MM-DD (dated data only; once)
-    date_to        f.purchase_date <=      YYYY-MM-DD (dated data only; once)
+Semantics, the same on every page:
 
-Customer attributes (state, region, gender, age band, subscription) are the customer's latest
-known values (``marts.dim_customers``). The clause is written over these aliases::
+- **purchase filters** (season, category, purchase dates) select purchase lines of
+  ``marts.fct_purchases`` (category through ``marts.dim_products``);
+- **customer filters** (state, census region, gender, age band, subscription, segment) select
+  customers by their current attributes in ``marts.dim_customers`` (segment: from
+  ``analytics.customer_segments``);
+- a purchase is in scope when it passes the purchase filters and its customer passes the
+  customer filters; a customer is in scope when they pass the customer filters and, if a
+  purchase filter is set, have at least one purchase in scope.
 
-    marts.fct_purchases f
-    join marts.dim_customers c on c.customer_id = f.customer_id
-    join marts.dim_products p on p.product_id = f.product_id
-    join analytics.customer_segments s on s.customer_id = f.customer_id   -- segment key only
+The report (``report --filter KEY=VALUE``, see :func:`parse_filters`) and the insights read
+the same model through :func:`purchase_lines`; :func:`validate_filters` checks the values
+that depend on the data (categories, segments, whether dates exist).
 
-:func:`purchase_lines` returns exactly that ``FROM ... WHERE ...`` text with its parameters.
-Typical use::
-
-    flt = parse_filters(["state=CA", "category=Footwear"])   # syntax and fixed value sets
-    flt = validate_filters(store, flt)                       # values that depend on the data
-    source, params = purchase_lines(store, flt)
-    store.query(f"select count(*) as n from {source}", params)
+Every selected value becomes a named parameter (``@season_0``, ``@date_from``): only
+identifiers from this module ever enter the SQL text, so the same clause runs on DuckDB and
+BigQuery and a value such as ``'; drop table x; --`` is just a value that matches nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from typing import Any
 
@@ -43,41 +35,159 @@ from .datastore import DataStore
 from .errors import UsageError
 from .schema import GENDERS, SEASONS, US_STATES
 
+#: Multi-valued filters and the column each one tests (alias f = purchases, p = products,
+#: c = customers, s = segments).
+PURCHASE_COLUMNS = {"season": "f.season", "category": "p.category_name"}
+CUSTOMER_COLUMNS = {
+    "state": "c.state_name",
+    "census_region": "c.census_region",
+    "gender": "c.gender",
+    "age_band": "c.age_band",
+}
+SEGMENT_COLUMN = "s.segment"
+LABELS = {
+    "season": "Season",
+    "category": "Category",
+    "state": "State",
+    "census_region": "Region",
+    "gender": "Gender",
+    "age_band": "Age band",
+    "segment": "Segment",
+    "subscription": "Subscription",
+    "date_from": "From",
+    "date_to": "To",
+}
 AGE_BANDS: tuple[str, ...] = ("<25", "25-34", "35-44", "45-54", "55-64", "65+", "Unknown")
 CENSUS_REGIONS: tuple[str, ...] = ("Northeast", "Midwest", "South", "West")
-_YES = ("yes", "y", "true", "1")
-_NO = ("no", "n", "false", "0")
+#: Keys whose values come from a fixed set (checked when parsed); category and segment are
+#: checked against the data by :func:`validate_filters`.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "season": tuple(SEASONS),
+    "state": tuple(US_STATES),
+    "census_region": CENSUS_REGIONS,
+    "gender": tuple(GENDERS),
+    "age_band": AGE_BANDS,
+}
+#: Every filter key and what it restricts (``--help`` and error messages).
+FILTER_KEYS: dict[str, str] = {
+    "season": "season of the purchase",
+    "category": "product category",
+    "state": "customer's US state (name or two-letter code)",
+    "census_region": "customer's Census region",
+    "gender": "customer's gender",
+    "age_band": "customer's age band",
+    "segment": "customer segment (after analyze)",
+    "subscription": "subscriber: yes or no",
+    "date_from": "first purchase date, YYYY-MM-DD (dated data)",
+    "date_to": "last purchase date, YYYY-MM-DD (dated data)",
+}
+_STATE_CODES = {code: name for name, (code, *_rest) in US_STATES.items()}
+_TRUE = {"yes", "true", "y", "1", "subscribed"}
+_FALSE = {"no", "false", "n", "0", "not subscribed"}
 
 
 @dataclass(frozen=True)
-class FilterKey:
-    """One filter key: the SQL column it restricts and how its values are checked."""
+class Filters:
+    """A selection. Empty tuples and None mean "no filter" on that key. Values are kept
+    sorted, so the same selection always compares (and caches) equal."""
 
-    key: str
-    column: str
-    #: ``choice`` (a fixed or data-dependent set), ``bool``, ``date_from`` or ``date_to``
-    kind: str
-    help: str
-    #: fixed set of accepted values (None: checked against the data, or not a choice)
-    choices: tuple[str, ...] | None = None
+    season: tuple[str, ...] = ()
+    category: tuple[str, ...] = ()
+    state: tuple[str, ...] = ()
+    census_region: tuple[str, ...] = ()
+    gender: tuple[str, ...] = ()
+    age_band: tuple[str, ...] = ()
+    segment: tuple[str, ...] = ()
+    subscription: bool | None = None
+    date_from: date | None = None
+    date_to: date | None = None
 
+    def __post_init__(self) -> None:
+        for key in (*PURCHASE_COLUMNS, *CUSTOMER_COLUMNS, "segment"):
+            values = getattr(self, key)
+            if isinstance(values, str):
+                values = (values,)
+            object.__setattr__(self, key, tuple(sorted({str(v) for v in values or ()})))
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise UsageError(f"filter date_from ({self.date_from}) is after date_to "
+                             f"({self.date_to})")
 
-FILTER_KEYS: dict[str, FilterKey] = {k.key: k for k in (
-    FilterKey("season", "f.season", "choice", "season of the purchase", SEASONS),
-    FilterKey("category", "p.category_name", "choice", "product category"),
-    FilterKey("state", "c.state_name", "choice", "customer's US state (name or code)",
-              tuple(US_STATES)),
-    FilterKey("census_region", "c.census_region", "choice", "customer's Census region",
-              CENSUS_REGIONS),
-    FilterKey("gender", "c.gender", "choice", "customer's gender", GENDERS),
-    FilterKey("age_band", "c.age_band", "choice", "customer's age band", AGE_BANDS),
-    FilterKey("segment", "s.segment", "choice", "customer segment (after analyze)"),
-    FilterKey("subscription", "c.has_subscription", "bool", "subscriber: yes or no"),
-    FilterKey("date_from", "f.purchase_date", "date_from", "first purchase date, YYYY-MM-DD"),
-    FilterKey("date_to", "f.purchase_date", "date_to", "last purchase date, YYYY-MM-DD"),
-)}
+    # -- what is set ----------------------------------------------------------------------------
+    @property
+    def on_purchases(self) -> bool:
+        """Whether a purchase filter (season, category, dates) is set."""
+        return bool(self.season or self.category or self.date_from or self.date_to)
 
-_STATE_CODES = {code: name for name, (code, *_rest) in US_STATES.items()}
+    @property
+    def on_customers(self) -> bool:
+        """Whether a customer filter (state, region, gender, age band, subscription,
+        segment) is set."""
+        return bool(any(getattr(self, k) for k in CUSTOMER_COLUMNS) or self.segment
+                    or self.subscription is not None)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.on_purchases or self.on_customers)
+
+    def __bool__(self) -> bool:
+        return not self.is_empty
+
+    @property
+    def needs_segments(self) -> bool:
+        """Whether the selection refers to ``analytics.customer_segments``."""
+        return bool(self.segment)
+
+    def get(self, key: str) -> tuple[Any, ...]:
+        """The selected values of one key as a tuple (``()`` when not set)."""
+        value = getattr(self, key)
+        if value is None:
+            return ()
+        return value if isinstance(value, tuple) else (value,)
+
+    def describe(self) -> list[str]:
+        """One human-readable line per filter that is set, e.g. ``Season: Fall, Winter``."""
+        out = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value in ((), None):
+                continue
+            if isinstance(value, tuple):
+                value = ", ".join(value)
+            elif isinstance(value, bool):
+                value = "subscribed" if value else "not subscribed"
+            out.append(f"{LABELS[f.name]}: {value}")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """The filters that are set, JSON-friendly (dates as ISO strings)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value in ((), None):
+                continue
+            out[f.name] = (list(value) if isinstance(value, tuple)
+                           else value.isoformat() if isinstance(value, date) else value)
+        return out
+
+    def as_items(self) -> list[str]:
+        """The selection as command-line items (``season=Winter``, ``subscription=yes``), the
+        syntax ``report --filter`` accepts; :meth:`parse` reads them back."""
+        out = []
+        for key, value in self.as_dict().items():
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                out.append(f"{key}={('yes' if v else 'no') if isinstance(v, bool) else v}")
+        return out
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Filters:
+        """See :func:`from_mapping`."""
+        return from_mapping(values)
+
+    @classmethod
+    def parse(cls, items: Iterable[str]) -> Filters:
+        """See :func:`parse_filters`."""
+        return parse_filters(items)
 
 
 def usage() -> str:
@@ -85,171 +195,238 @@ def usage() -> str:
     return "use --filter KEY=VALUE with KEY one of: " + ", ".join(FILTER_KEYS)
 
 
-@dataclass(frozen=True)
-class Filters:
-    """A validated filter set: key → accepted values (alternatives), in key order."""
-
-    items: tuple[tuple[str, tuple[Any, ...]], ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.items)
-
-    def get(self, key: str) -> tuple[Any, ...]:
-        return dict(self.items).get(key, ())
-
-    def as_dict(self) -> dict[str, list[Any]]:
-        return {k: [v.isoformat() if isinstance(v, date) else v for v in vals]
-                for k, vals in self.items}
-
-    @property
-    def needs_segments(self) -> bool:
-        """Whether the clause refers to ``s`` (analytics.customer_segments)."""
-        return any(k == "segment" for k, _ in self.items)
-
-    def describe(self) -> str:
-        """Plain words: ``state = California; category = Footwear or Clothing``."""
-        if not self.items:
-            return "no filters (all purchases)"
-        parts = []
-        for key, vals in self.items:
-            shown = [("yes" if v else "no") if isinstance(v, bool) else
-                     v.isoformat() if isinstance(v, date) else str(v) for v in vals]
-            op = {"date_from": "from", "date_to": "up to"}.get(key)
-            parts.append(f"purchases {op} {shown[0]}" if op else
-                         f"{key.replace('_', ' ')} = {' or '.join(shown)}")
-        return "; ".join(parts)
-
-    def where(self) -> tuple[str, dict[str, Any]]:
-        """The condition (``true`` when empty) and its parameters, over the aliases above."""
-        conds: list[str] = []
-        params: dict[str, Any] = {}
-        for key, vals in self.items:
-            spec = FILTER_KEYS[key]
-            if spec.kind == "date_from":
-                conds.append(f"{spec.column} >= @flt_{key}")
-                params[f"flt_{key}"] = vals[0]
-            elif spec.kind == "date_to":
-                conds.append(f"{spec.column} <= @flt_{key}")
-                params[f"flt_{key}"] = vals[0]
-            else:
-                names = [f"flt_{key}_{i}" for i in range(len(vals))]
-                params.update(zip(names, vals, strict=True))
-                conds.append(f"{spec.column} in ({', '.join('@' + n for n in names)})")
-        return (" and ".join(conds) if conds else "true"), params
-
-
-def _normalise(spec: FilterKey, raw: str) -> Any:
-    value = raw.strip()
-    if not value:
-        raise UsageError(f"filter {spec.key}: empty value; {usage()}")
-    if spec.kind == "bool":
-        low = value.lower()
-        if low in _YES:
-            return True
-        if low in _NO:
-            return False
-        raise UsageError(f"filter {spec.key}={value}: use yes or no")
-    if spec.kind in ("date_from", "date_to"):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise UsageError(f"filter {spec.key}={value}: not a date like 2024-01-31") from None
-    if spec.key == "state" and value.upper() in _STATE_CODES:
-        return _STATE_CODES[value.upper()]
-    if spec.choices is not None:
-        return _pick(spec, value, spec.choices)
-    return value
-
-
-def _pick(spec: FilterKey, value: str, choices: Iterable[str]) -> str:
+def _pick(key: str, value: str, choices: Iterable[str]) -> str:
     """The choice matching ``value`` case-insensitively, or a one-line usage error."""
     options = list(choices)
     for option in options:
         if option.lower() == value.lower():
             return option
     shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
-    raise UsageError(f"filter {spec.key}={value}: unknown value; use one of: {shown}")
+    raise UsageError(f"filter {key}={value}: unknown value; use one of: {shown}")
 
 
-def from_mapping(values: Mapping[str, Iterable[str] | str]) -> Filters:
-    """Filters from ``{key: value or values}`` (the dashboard's widgets). Values of a fixed
-    set are checked here; category and segment values in :func:`validate_filters`."""
+def _choice(key: str, raw: Any) -> str:
+    value = str(raw).strip()
+    if not value:
+        raise UsageError(f"filter {key}: empty value; {usage()}")
+    if key == "state" and value.upper() in _STATE_CODES:
+        return _STATE_CODES[value.upper()]
+    if key in CHOICES:
+        return _pick(key, value, CHOICES[key])
+    return value
+
+
+def from_mapping(values: Mapping[str, Any]) -> Filters:
+    """Filters from ``{key: value or values}`` (the dashboard's widgets, ``--filter``).
+    Values of a fixed set are checked and spelled as in the data here (``ca`` → California,
+    ``winter`` → Winter); category and segment values by :func:`validate_filters`. Unknown
+    keys and unreadable values raise :class:`~purchase_patterns.errors.UsageError`."""
     unknown = [k for k in values if k not in FILTER_KEYS]
     if unknown:
         raise UsageError(f"unknown filter key {unknown[0]!r}; {usage()}")
-    items: list[tuple[str, tuple[Any, ...]]] = []
-    for key in FILTER_KEYS:  # key order, whatever order the caller used
-        if key not in values:
-            continue
-        raw = values[key]
-        raws = [raw] if isinstance(raw, str) else list(raw)
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        raws = [r for r in (value if isinstance(value, list | tuple | set) else [value])
+                if r is not None]
         if not raws:
             continue
-        spec = FILTER_KEYS[key]
-        normalised = tuple(dict.fromkeys(_normalise(spec, str(r)) for r in raws))
-        if spec.kind in ("date_from", "date_to") and len(normalised) > 1:
-            raise UsageError(f"filter {key} may be given once")
-        items.append((key, normalised))
-    flt = Filters(tuple(items))
-    lo, hi = flt.get("date_from"), flt.get("date_to")
-    if lo and hi and lo[0] > hi[0]:
-        raise UsageError(f"filter date_from ({lo[0]}) is after date_to ({hi[0]})")
-    return flt
+        if key in ("subscription", "date_from", "date_to"):
+            if len({str(r) for r in raws}) > 1:
+                raise UsageError(f"filter {key} may be given once")
+            if str(raws[0]).strip() == "":
+                raise UsageError(f"filter {key}: empty value; {usage()}")
+            kwargs[key] = _boolean(raws[0]) if key == "subscription" else _date(key, raws[0])
+        else:
+            kwargs[key] = [_choice(key, r) for r in raws]
+    return Filters(**kwargs)
 
 
-def parse_filters(args: Iterable[str]) -> Filters:
-    """Filters from ``KEY=VALUE`` strings (``--filter`` options); repeated keys are ORed."""
-    values: dict[str, list[str]] = {}
-    for arg in args:
-        key, sep, value = arg.partition("=")
+def parse_filters(items: Iterable[str]) -> Filters:
+    """Filters from ``KEY=VALUE`` items (``report --filter``); a key given twice means either
+    value (segment names may contain commas, so values are never split)."""
+    merged: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
         key = key.strip().lower().replace("-", "_")
         if not sep:
-            raise UsageError(f"filter {arg!r} is not KEY=VALUE; {usage()}")
+            raise UsageError(f"filter {item!r} is not KEY=VALUE; {usage()}")
         if key not in FILTER_KEYS:
             raise UsageError(f"unknown filter key {key!r}; {usage()}")
-        values.setdefault(key, []).append(value)
-    return from_mapping(values)
+        merged.setdefault(key, []).append(value)
+    return from_mapping(merged)
 
 
 def validate_filters(store: DataStore, flt: Filters, *, dated: bool) -> Filters:
     """Check the values that depend on the data (categories, segments) and that date filters
     are used on dated data only; returns the filters with values spelled as in the data."""
-    items: list[tuple[str, tuple[Any, ...]]] = []
-    for key, vals in flt.items:
-        spec = FILTER_KEYS[key]
-        if spec.kind in ("date_from", "date_to") and not dated:
-            raise UsageError(f"filter {key}: this data has no purchase dates")
-        if key == "category":
-            known = store.query(
-                f"select distinct category_name as v from {store.relation('marts', 'dim_products')}"  # noqa: S608
-                " where not is_unknown_product order by 1")["v"].tolist()
-            if not known:
-                raise UsageError("filter category: this data has no product categories")
-            vals = tuple(_pick(spec, v, known) for v in vals)
-        elif key == "segment":
-            if not store.has_table("analytics", "customer_segments"):
-                raise UsageError("filter segment: no segments yet; run 'purchase-patterns "
-                                 "analyze' first")
-            known = store.query(
-                "select distinct segment as v from "  # noqa: S608
-                f"{store.relation('analytics', 'customer_segments')} order by 1")["v"].tolist()
-            vals = tuple(_pick(spec, v, known) for v in vals)
-        items.append((key, vals))
-    return Filters(tuple(items))
+    if (flt.date_from or flt.date_to) and not dated:
+        key = "date_from" if flt.date_from else "date_to"
+        raise UsageError(f"filter {key}: this data has no purchase dates")
+    changes: dict[str, tuple[str, ...]] = {}
+    if flt.category:
+        known = store.query(
+            f"select distinct category_name as v from {store.relation('marts', 'dim_products')}"  # noqa: S608
+            " where not is_unknown_product order by 1")["v"].tolist()
+        if not known:
+            raise UsageError("filter category: this data has no product categories")
+        changes["category"] = tuple(_pick("category", v, known) for v in flt.category)
+    if flt.segment:
+        if not store.has_table("analytics", "customer_segments"):
+            raise UsageError("filter segment: no segments yet; run 'purchase-patterns "
+                             "analyze' first")
+        known = store.query(
+            "select distinct segment as v from "  # noqa: S608
+            f"{store.relation('analytics', 'customer_segments')} order by 1")["v"].tolist()
+        changes["segment"] = tuple(_pick("segment", v, known) for v in flt.segment)
+    return replace(flt, **changes) if changes else flt
 
 
-def purchase_lines(store: DataStore, flt: Filters, *,
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise UsageError(f"subscription filter {value!r}: use yes or no")
+
+
+def _date(key: str, value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise UsageError(f"filter {key}={value}: not a date like 2024-01-31") from None
+
+
+# -- SQL ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The ``from ... where ...`` text of a query and its named parameters."""
+
+    sql: str
+    params: dict[str, Any]
+
+
+def _in(column: str, name: str, values: tuple[str, ...], params: dict[str, Any]) -> str:
+    names = []
+    for i, value in enumerate(values):
+        params[f"{name}_{i}"] = value
+        names.append(f"@{name}_{i}")
+    return f"{column} in ({', '.join(names)})"
+
+
+def _purchase_conditions(f: Filters, params: dict[str, Any]) -> list[str]:
+    out = [_in(col, key, getattr(f, key), params)
+           for key, col in PURCHASE_COLUMNS.items() if getattr(f, key)]
+    if f.date_from:
+        params["date_from"] = f.date_from
+        out.append("f.purchase_date >= @date_from")
+    if f.date_to:
+        params["date_to"] = f.date_to
+        out.append("f.purchase_date <= @date_to")
+    return out
+
+
+def _customer_conditions(f: Filters, params: dict[str, Any]) -> list[str]:
+    out = [_in(col, key, getattr(f, key), params)
+           for key, col in CUSTOMER_COLUMNS.items() if getattr(f, key)]
+    if f.subscription is not None:
+        params["subscription"] = f.subscription
+        out.append("c.has_subscription = @subscription")
+    if f.segment:
+        out.append(_in(SEGMENT_COLUMN, "segment", f.segment, params))
+    return out
+
+
+def _check_segments(store: DataStore, f: Filters) -> None:
+    if f.segment and not store.has_table("analytics", "customer_segments"):
+        raise UsageError("the segment filter needs analytics.customer_segments, which the "
+                         "analyze stage writes; this warehouse has none")
+
+
+def _where(conditions: list[str]) -> str:
+    return (" where " + " and ".join(conditions)) if conditions else ""
+
+
+def purchase_scope(store: DataStore, f: Filters, *, products: bool = False,
+                   customers: bool = False, segments: bool = False,
+                   states: bool = False, segments_join: str = "left") -> Scope:
+    """``from ... where ...`` of the purchase lines in scope.
+
+    Aliases: ``f`` = ``marts.fct_purchases``; ``p`` = ``marts.dim_products`` (joined when
+    ``products`` or a category filter); ``c`` = ``marts.dim_customers`` (when ``customers`` or
+    a customer filter); ``s`` = ``analytics.customer_segments`` (left-joined when ``segments``
+    or a segment filter: ``s.segment`` is NULL for a customer without a segment); ``us`` =
+    ``reference.us_states`` of the purchase line's state (left-joined when ``states``). Joins
+    are added only when needed, so an unfiltered scan reads the fact table alone.
+    ``segments_join="inner"`` keeps only customers with a segment."""
+    if segments_join not in ("left", "inner"):
+        raise ValueError(f"segments_join: {segments_join}")
+    _check_segments(store, f)
+    params: dict[str, Any] = {}
+    sql = f"from {store.relation('marts', 'fct_purchases')} as f"
+    if products or f.category:
+        sql += (f" inner join {store.relation('marts', 'dim_products')} as p"
+                " on p.product_id = f.product_id")
+    customer_conditions = _customer_conditions(f, params)
+    if customers or customer_conditions:
+        sql += (f" inner join {store.relation('marts', 'dim_customers')} as c"
+                " on c.customer_id = f.customer_id")
+    if segments or f.segment:
+        sql += (f" {segments_join} join {store.relation('analytics', 'customer_segments')}"
+                " as s on s.customer_id = f.customer_id")
+    if states:
+        sql += (f" left join {store.relation('reference', 'us_states')} as us"
+                " on us.state = f.state_name")
+    conditions = _purchase_conditions(f, params) + customer_conditions
+    return Scope(sql + _where(conditions), params)
+
+
+def customer_scope(store: DataStore, f: Filters, *, table: str = "dim_customers",
+                   segments: bool = False, predictions: bool = False) -> Scope:
+    """``from ... where ...`` of the customers in scope, one row each.
+
+    Alias ``c`` is ``marts.<table>`` (``dim_customers`` or ``customer_features``: both carry
+    the customer filter columns); ``s`` = ``analytics.customer_segments`` (left-joined when
+    ``segments`` or a segment filter); ``cp`` = ``analytics.customer_predictions``
+    (left-joined when ``predictions``). With a purchase filter, only customers with at least
+    one purchase in scope are kept."""
+    if table not in ("dim_customers", "customer_features"):
+        raise ValueError(f"customer scope over an unexpected table: {table}")
+    _check_segments(store, f)
+    params: dict[str, Any] = {}
+    sql = f"from {store.relation('marts', table)} as c"
+    if segments or f.segment:
+        sql += (f" left join {store.relation('analytics', 'customer_segments')} as s"
+                " on s.customer_id = c.customer_id")
+    if predictions:
+        sql += (f" left join {store.relation('analytics', 'customer_predictions')} as cp"
+                " on cp.customer_id = c.customer_id")
+    conditions = _customer_conditions(f, params)
+    purchase_conditions = _purchase_conditions(f, params)
+    if purchase_conditions:
+        join = ""
+        if f.category:
+            join = (f" inner join {store.relation('marts', 'dim_products')} as p"
+                    " on p.product_id = f.product_id")
+        conditions.append(
+            "c.customer_id in (select f.customer_id from "  # noqa: S608 - package names only
+            f"{store.relation('marts', 'fct_purchases')} as f{join}"
+            f"{_where(purchase_conditions)})")
+    return Scope(sql + _where(conditions), params)
+
+
+def purchase_lines(store: DataStore, f: Filters, *,
                    with_segments: bool = False) -> tuple[str, dict[str, Any]]:
-    """``FROM`` text (joins and ``WHERE``) over purchase lines matching ``flt``, and its
-    parameters. ``with_segments`` joins ``analytics.customer_segments`` as ``s`` even when
-    no segment filter asks for it (an inner join: customers without a segment drop out)."""
-    where, params = flt.where()
-    source = (
-        f"{store.relation('marts', 'fct_purchases')} as f"
-        f" join {store.relation('marts', 'dim_customers')} as c on c.customer_id = f.customer_id"
-        f" join {store.relation('marts', 'dim_products')} as p on p.product_id = f.product_id"
-    )
-    if with_segments or flt.needs_segments:
-        source += (f" join {store.relation('analytics', 'customer_segments')} as s"
-                   " on s.customer_id = f.customer_id")
-    return f"{source} where {where}", params
+    """The insights' view of :func:`purchase_scope`: the text after ``from`` over the purchase
+    lines in scope, with ``f`` (purchases), ``c`` (customers) and ``p`` (products) always
+    joined, and ``s`` (segments, inner join: customers without a segment drop out) when
+    ``with_segments`` or a segment filter asks for it; and its parameters."""
+    scope = purchase_scope(store, f, products=True, customers=True, segments=with_segments,
+                           segments_join="inner")
+    return scope.sql.removeprefix("from "), scope.params

@@ -23,6 +23,10 @@ from . import warehouse
 from .faults import checkpoint
 from .settings import Settings
 
+#: Published copies kept: the new one and the one it replaced (a reader may still have it
+#: open). The dashboard sizes its cache of open files from this.
+KEEP = 2
+
 
 def published_dir(settings: Settings) -> Path:
     return settings.home / "published"

@@ -126,6 +126,19 @@ class ReportSettings(BaseModel):
     pdf_timeout_seconds: int = Field(120, ge=10)
 
 
+class DashboardSettings(BaseModel):
+    """The web dashboard (``purchase-patterns dashboard``). It binds the loopback address
+    unless told otherwise; serving any other address requires ``password`` (set it through
+    the environment, ``PURCHASE_PATTERNS_DASHBOARD__PASSWORD``, never on a command line)."""
+
+    address: str = "127.0.0.1"
+    #: 0 picks a free port
+    port: int = Field(8501, ge=0, le=65535)
+    password: SecretStr | None = None
+    #: the Streamlit app folder; default: ``dashboard/`` at the top of the repository
+    app_dir: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PURCHASE_PATTERNS_",
@@ -152,6 +165,7 @@ class Settings(BaseSettings):
     #: crash testing: checkpoint name (wildcards allowed) at which the run pauses, to be killed
     pause_at: str | None = None
     pause_seconds: float = Field(120.0, ge=0)
+    dashboard: DashboardSettings = DashboardSettings()
 
     @field_validator("home", mode="before")
     @classmethod

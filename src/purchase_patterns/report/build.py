@@ -282,11 +282,14 @@ def render(content: dict[str, Any], *, run_id: str) -> str:
 
 
 def build_report(settings: Settings, run_id: str, filters: Filters | list[str] | None = None,
-                 progress: Progress = _quiet) -> ReportResult:
-    """Write ``report.html`` and ``report.pdf`` for the purchases matching ``filters``."""
+                 progress: Progress = _quiet, *, path: Path | None = None,
+                 pdf: bool | None = None) -> ReportResult:
+    """Write ``report.html`` and ``report.pdf`` for the purchases matching ``filters``, from
+    the working warehouse or the DuckDB file ``path`` (e.g. the published copy the dashboard
+    reads, which no run ever locks). ``pdf`` overrides the ``report.pdf`` setting."""
     flt = filters if isinstance(filters, Filters) else parse_filters(filters or [])
     out_dir = settings.reports_dir / run_id
-    with store(settings, read_only=True) as s:
+    with store(settings, read_only=True, path=path) as s:
         if not s.has_table("analytics", "analyses"):
             raise UsageError("no insights yet: run 'purchase-patterns analyze' (or 'run') "
                              "before building a report")
@@ -313,7 +316,7 @@ def build_report(settings: Settings, run_id: str, filters: Filters | list[str] |
     tmp.replace(html_path)
     pdf_path: Path | None = None
     pdf_error = None
-    if settings.report.pdf:
+    if settings.report.pdf if pdf is None else pdf:
         progress("report: printing the PDF", 0.8)
         try:
             pdf_path = print_pdf(html_path, out_dir / PDF_NAME,
@@ -322,7 +325,7 @@ def build_report(settings: Settings, run_id: str, filters: Filters | list[str] |
         except PdfError as exc:
             pdf_error = str(exc)
     else:
-        pdf_error = "PDF switched off (report.pdf: false)"
+        pdf_error = "PDF not asked for" if pdf is False else "PDF switched off (report.pdf: false)"
     return ReportResult(html_path, pdf_path, pdf_error, flt)
 
 
