@@ -108,15 +108,6 @@ BENCH_CUSTOMERS ?= 100000
 bench-dashboard: $(VENV)/.test-$(STAMP_KEY) apt-test
 	$(BIN)/python bench/bench_dashboard.py --customers $(BENCH_CUSTOMERS)
 
-$(CHROMIUM):
-	$(SUDO) apt-get update -qq
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
-
-# ~4.8 purchase lines per customer: BENCH_CUSTOMERS=2100000 is the 10M-row warehouse
-BENCH_CUSTOMERS ?= 100000
-bench-dashboard: $(VENV)/.test-$(STAMP_KEY)
-	$(BIN)/python bench/bench_dashboard.py --customers $(BENCH_CUSTOMERS)
-
 lint: $(VENV)/.test-$(STAMP_KEY)
 	$(BIN)/ruff check src tests dags dashboard bench
 

@@ -86,7 +86,7 @@ def test_kaggle_runs_only_what_a_snapshot_supports(kaggle):
                  "attribute_affinity", "preferences", "significance_tests", "recommendations"):
         assert a[name]["status"] == "ran", (name, a[name]["reason"])
     assert a["clv_heuristic"]["stage"] == "predict"
-    assert a["clv_heuristic"]["reason"] == "supported, but the predict stage has not written it"
+    assert a["clv_heuristic"]["status"] == "ran"  # the predict stage ran before analyze
     # no recency anywhere: not as a score, a value, a column summary or a trend
     seg = table(kaggle, "customer_segments")
     assert seg["r_score"].isna().all() and seg["recency_days"].isna().all()
@@ -168,7 +168,11 @@ def test_kaggle_snapshot_segments_follow_the_stated_rules(kaggle, kaggle_csv):
     assert summary["customers"].sum() == 3900
     assert summary["revenue"].sum() == pytest.approx(amount.sum())
     assert summary["revenue_share"].sum() == pytest.approx(1.0)
-    assert summary["avg_clv"].isna().all()  # no predictions in this warehouse
+    # mean predicted CLV per segment, from the predict stage's table
+    preds = table(kaggle, "customer_predictions")[["customer_id", "clv"]]
+    want = seg.merge(preds, on="customer_id").groupby("segment")["clv"].mean()
+    got = summary.set_index("segment").loc[want.index, "avg_clv"]
+    assert np.allclose(got, want) and want.notna().all()
 
 
 def test_kaggle_clusters_are_chosen_and_described(kaggle):
@@ -372,9 +376,19 @@ def test_synthetic_recommendations(synthetic):
     tables = {t: table(synthetic, t) for t in SCHEMAS if t != "customer_segments"}
     span = int(scalar(synthetic / "warehouse.duckdb",
                       "select max(purchase_date) - min(purchase_date) from marts.fct_purchases"))
-    everything = recommend.recommend(recommend.Inputs(tables, span, None, 0.05, 30, 50, 0.05))
+    from purchase_patterns.insights import predictions
+    from purchase_patterns.insights.stage import new_context
+
+    settings = load_settings(home=synthetic)
+    with store(settings, read_only=True) as s:
+        overview = predictions.overview(new_context(s, settings))
+    assert overview is not None  # the predict stage ran before analyze
+    everything = recommend.recommend(recommend.Inputs(tables, span, overview, 0.05, 30, 50,
+                                                      0.05))
     feature = everything[everything["title"] == "Feature Outerwear in Winter"]
-    assert len(feature) == 1 and feature["rank"].iloc[0] > 8
+    assert len(feature) == 1 and len(everything) > 8
+    # kept exactly when it ranks within the cap
+    assert (feature["rank"].iloc[0] <= 8) == ("Feature Outerwear in Winter" in set(rec["title"]))
     assert "lift 1." in feature["rationale"].iloc[0]
     assert feature["value_at_stake"].iloc[0] == pytest.approx(
         feature["revenue_at_stake"].iloc[0] * 365 / (span + 1))

@@ -81,7 +81,8 @@ def test_synthetic_report_content(built_home):
                   "4. Exploratory analysis", "5. Customer segments",
                   "6. Trends, peaks and preferences", "8. Recommendations", "9. Methods",
                   "Prepare for the Nov-Dec peak", "Champions", "Outerwear",
-                  "Kruskal-Wallis", "Predictions are not available"):
+                  "Kruskal-Wallis", "7. Predictions", "customers in scope have a prediction",
+                  "bgnbd_gamma_gamma"):
         assert words in text, words
     cust = pd.read_csv(home / "input" / "synthetic.csv")["Customer ID"].nunique()
     assert f"{cust:,}" in text.split("Contents")[0]  # the cover's customer count
@@ -115,7 +116,7 @@ def test_filtered_report_from_the_cli(built_home, home_copy, kaggle_csv):
     assert rep["detail"]["filters"] == {"category": ["Footwear"], "state": ["California"]}
     assert Path(rep["detail"]["html"]).parent.name == summary["run_id"]
     text = pdf_text(Path(rep["detail"]["pdf"]))
-    assert "category = Footwear; state = California" in text
+    assert "Category: Footwear; State: California" in text
     raw = pd.read_csv(kaggle_csv)
     want = raw[(raw["Location"] == "California") & (raw["Category"] == "Footwear")]
     cover = text.split("Contents")[0]

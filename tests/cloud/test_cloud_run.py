@@ -68,6 +68,10 @@ def assert_same_marts(duck: dict[str, pd.DataFrame], bq: dict[str, pd.DataFrame]
                     b.astype(object).where(b.notna(), None).tolist(), f"{name}.{col}"
 
 
+#: The stages ``run`` records in meta.run_log, in order (publish is skipped on BigQuery).
+RUN_STAGES = ("ingest", "transform", "predict", "analyze", "report")
+
+
 def fact_table_ddl(settings) -> str:
     """The statement dbt ran to build marts.fct_purchases. The emulator runs partitioned and
     clustered CREATE TABLE AS but does not keep that in the table's metadata, so the check is
@@ -160,7 +164,7 @@ def test_run_log_and_quality_results_in_bigquery(kaggle_run):
                      "where run_id = @run_id", {"run_id": run_id})
     assert (runs["status"][0], runs["exit_code"][0]) == ("succeeded", 0)
     assert json.loads(runs["summary"][0])["run_id"] == run_id
-    assert stages.values.tolist() == [["ingest", "ran"], ["transform", "ran"]]
+    assert stages.values.tolist() == [[name, "ran"] for name in RUN_STAGES]
     report = json.loads((settings.reports_dir / run_id / "data_quality.json").read_text())
     assert report["passed"] is True and len(report["checks"]) == len(dq) > 100
     assert set(dq["source"]) == {"ingest", "dbt"}
@@ -176,8 +180,8 @@ def test_status_reads_the_run_log_from_bigquery(kaggle_run):
     assert [b["rows_loaded"] for b in status["batches"]] == [3900]
     runs = {r["run_id"]: r["status"] for r in status["runs"]}
     assert runs[summary["run_id"]] == "succeeded" and len(runs) <= 5
-    assert [s["stage"] for s in status["stages"] if s["run_id"] == summary["run_id"]] == [
-        "ingest", "transform"]
+    assert [s["stage"] for s in status["stages"]
+            if s["run_id"] == summary["run_id"]] == list(RUN_STAGES)
 
 
 def test_lake_on_gcs_and_fact_table_layout(kaggle_run, kaggle_csv):
@@ -265,11 +269,14 @@ def test_airflow_task_bodies_land_then_load_on_the_cloud_target(emulators, tmp_p
     data = tmp_path / "part.txt"
     data.write_text("\n".join(cdnow_sample.read_text().splitlines()[:200]) + "\n")
     home = str(tmp_path / "home")
-    [landed] = orchestration.land(str(data), home=home)
-    assert landed["raw_uri"].startswith(f"gs://test-lake/{dataset}/raw/source=cdnow/")
+    landed = orchestration.land(str(data), home=home)
+    [entry] = landed["landed"]
+    assert entry["raw_uri"].startswith(f"gs://test-lake/{dataset}/raw/source=cdnow/")
+    assert landed["new"] == [entry["batch_id"]] and landed["unusable"] == []
     first = orchestration.load("run-1", home=home)
     assert [i["rows_loaded"] for i in first["inputs"]] == [200] and first["dated"] is True
     again = orchestration.load("run-2", home=home)
-    assert again["inputs"] == []
-    done = orchestration.finish_and_publish("run-2", home=home)
-    assert done["stages"] == ["publish:skipped"]
+    assert [(i["batch_id"], i["rows_loaded"]) for i in again["inputs"]] == []
+    done = orchestration.finish_and_publish(again, home=home)
+    [publish] = [s for s in done["stages"] if s["name"] == "publish"]
+    assert publish["status"] == "skipped" and "BigQuery" in publish["reason"]

@@ -10,6 +10,7 @@ import gzip
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,17 +19,35 @@ import pytest
 GIB = 1024**3
 
 
+#: Runs argv[2:] as a child and writes its peak RSS (KiB) to the file argv[1]. Measuring
+#: through this small process matters: Linux carries the RSS high-water mark of the forking
+#: process over fork and exec, so a child forked straight from a big pytest process would
+#: report pytest's size, not its own.
+_MEASURE = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as fh:
+    fh.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(args: list[str]) -> tuple[int, str, float, float]:
     """Run the CLI; return exit code, stderr, peak memory (MB) and seconds of that process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PURCHASE_PATTERNS_")}
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "purchase_patterns", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    stderr = proc.stderr.read().decode()
-    proc.stderr.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, stderr, usage.ru_maxrss / 1024, time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as d:
+        peak_file = Path(d) / "peak"
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", _MEASURE, str(peak_file), sys.executable,
+                               "-m", "purchase_patterns", *args],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                              check=False)
+        seconds = time.perf_counter() - t0
+        peak_kib = int(peak_file.read_text())
+    return proc.returncode, proc.stderr.decode(), peak_kib / 1024, seconds
 
 
 def disk_usage(folder: Path) -> int:
