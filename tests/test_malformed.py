@@ -51,7 +51,7 @@ def ingest(settings, path: Path):
         ("missing_amount.csv",
          b"Customer ID,Item Purchased,Category,Age\n1,Blouse,Clothing,3\n", "no recognisable header"),
         ("dup_columns.csv", (HEADER + ",Age\n" + row() + ",40\n").encode(), "duplicated column"),
-        ("corrupt.csv.gz", gzip.compress((HEADER + "\n" + row() + "\n").encode())[:40],
+        ("corrupt.csv.gz", gzip.compress((HEADER + "\n" + row() + "\n").encode(), mtime=0)[:40],
          "gzip data is corrupt"),
     ],
 )
