@@ -11,61 +11,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import yaml
+from helpers import assert_same_marts, marts
 
 from purchase_patterns.datastore import store
 from purchase_patterns.lake import open_lake
+from purchase_patterns.pipeline import DOWNSTREAM
 from purchase_patterns.settings import load_settings
 
 pytestmark = pytest.mark.cloud
 
 CLI = str(Path(sys.executable).with_name("purchase-patterns"))
-#: the load time of a batch differs from run to run by nature
-RUN_SPECIFIC = {"attributes_loaded_at"}
 SECRET_MARKER = "SECRET-MARKER-7f3a"
+#: the stages a run logs in meta.run_log, in order (publish is skipped on BigQuery)
+RUN_STAGES = ["ingest", *(name for name, _ in DOWNSTREAM)]
 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PURCHASE_PATTERNS_")}
     return subprocess.run([CLI, *args], env=base | env, capture_output=True, text=True,
                           timeout=timeout, check=False)
-
-
-def marts(settings) -> dict[str, pd.DataFrame]:
-    """Every mart table of a warehouse, rows in a stable order."""
-    out = {}
-    with store(settings, read_only=True) as s:
-        if settings.target == "bigquery":
-            names = s.query(f"select table_name from `{s.project}.{s.dataset('marts')}`"  # noqa: S608
-                            ".INFORMATION_SCHEMA.TABLES")["table_name"]
-        else:
-            names = s.query("select table_name from information_schema.tables "
-                            "where table_schema = 'marts'")["table_name"]
-        for name in sorted(names):
-            frame = s.query(f"select * from {s.relation('marts', name)}")  # noqa: S608
-            frame = frame.drop(columns=[c for c in frame.columns if c in RUN_SPECIFIC])
-            out[name] = frame.sort_values(list(frame.columns), ignore_index=True,
-                                          na_position="first")
-    return out
-
-
-def assert_same_marts(duck: dict[str, pd.DataFrame], bq: dict[str, pd.DataFrame]) -> None:
-    assert sorted(bq) == sorted(duck)
-    for name, expected in duck.items():
-        got = bq[name]
-        assert list(got.columns) == list(expected.columns), name
-        assert len(got) == len(expected), name
-        for col in expected.columns:
-            a, b = expected[col], got[col]
-            if pd.api.types.is_float_dtype(a) or pd.api.types.is_float_dtype(b):
-                assert np.allclose(a.astype(float), b.astype(float), rtol=1e-9, atol=1e-9,
-                                   equal_nan=True), f"{name}.{col}"
-            else:
-                assert a.astype(object).where(a.notna(), None).tolist() == \
-                    b.astype(object).where(b.notna(), None).tolist(), f"{name}.{col}"
 
 
 def fact_table_ddl(settings) -> str:
@@ -160,7 +126,7 @@ def test_run_log_and_quality_results_in_bigquery(kaggle_run):
                      "where run_id = @run_id", {"run_id": run_id})
     assert (runs["status"][0], runs["exit_code"][0]) == ("succeeded", 0)
     assert json.loads(runs["summary"][0])["run_id"] == run_id
-    assert stages.values.tolist() == [["ingest", "ran"], ["transform", "ran"]]
+    assert stages.values.tolist() == [[name, "ran"] for name in RUN_STAGES]
     report = json.loads((settings.reports_dir / run_id / "data_quality.json").read_text())
     assert report["passed"] is True and len(report["checks"]) == len(dq) > 100
     assert set(dq["source"]) == {"ingest", "dbt"}
@@ -176,8 +142,8 @@ def test_status_reads_the_run_log_from_bigquery(kaggle_run):
     assert [b["rows_loaded"] for b in status["batches"]] == [3900]
     runs = {r["run_id"]: r["status"] for r in status["runs"]}
     assert runs[summary["run_id"]] == "succeeded" and len(runs) <= 5
-    assert [s["stage"] for s in status["stages"] if s["run_id"] == summary["run_id"]] == [
-        "ingest", "transform"]
+    assert [s["stage"] for s in status["stages"] if s["run_id"] == summary["run_id"]] == \
+        RUN_STAGES
 
 
 def test_lake_on_gcs_and_fact_table_layout(kaggle_run, kaggle_csv):
@@ -250,26 +216,3 @@ def test_dated_cdnow_sample_marts_match_duckdb(cloud_settings, emulators, cdnow_
     ddl = fact_table_ddl(settings)
     assert "partition by date_trunc(purchase_date, month)" in ddl
     assert "cluster by customer_id" in ddl
-
-
-def test_airflow_task_bodies_land_then_load_on_the_cloud_target(emulators, tmp_path,
-                                                                 cdnow_sample, monkeypatch):
-    """The functions the Airflow DAGs call (``orchestration.py``) take the target from the
-    settings: land into GCS, then load what is pending into BigQuery, once."""
-    from purchase_patterns import orchestration
-
-    dataset = "airflow_tasks"
-    for key, value in emulators.env(dataset).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("PURCHASE_PATTERNS_TARGET", "bigquery")
-    data = tmp_path / "part.txt"
-    data.write_text("\n".join(cdnow_sample.read_text().splitlines()[:200]) + "\n")
-    home = str(tmp_path / "home")
-    [landed] = orchestration.land(str(data), home=home)
-    assert landed["raw_uri"].startswith(f"gs://test-lake/{dataset}/raw/source=cdnow/")
-    first = orchestration.load("run-1", home=home)
-    assert [i["rows_loaded"] for i in first["inputs"]] == [200] and first["dated"] is True
-    again = orchestration.load("run-2", home=home)
-    assert again["inputs"] == []
-    done = orchestration.finish_and_publish("run-2", home=home)
-    assert done["stages"] == ["publish:skipped"]
