@@ -25,12 +25,20 @@ of error severity failed or a model did not build, so nothing after it runs and 
 published warehouse stays in place. XCom is Airflow's own channel between tasks, so this works
 with any executor and worker layout, and a retried dbt task replaces its earlier record.
 
-Retries: every task is idempotent. Landing is content-addressed; a batch is loaded in one
-transaction and never twice; dbt models and result tables are replaced; a task that records
-something for the run (run log, data-quality results) first removes what an earlier try
-recorded. Failures that a retry cannot fix (bad input, a failing data-quality check, a model's
-SQL error) fail at once through the retry policy in :func:`default_args`; transient ones (a
-busy warehouse, anything unexpected) are retried twice.
+Retries: every task is idempotent, so a task retried after it did part of its work leaves
+what one successful try would have. Landing is content-addressed; a batch is loaded all or
+nothing and never twice, and a retried load reports the batches its earlier try loaded as
+its own (``pipeline.load_pending``); dbt models and result tables are replaced; a task that
+records something for the run (run log, data-quality results) first removes what an earlier
+try recorded. Failures that a retry cannot fix (bad input, a failing data-quality check, a
+model's SQL error) fail at once through the retry policy in :func:`default_args`; transient
+ones (a busy warehouse, anything unexpected) are retried twice. The tests prove this by
+failing tasks after part of their work with the ``fail_at`` setting (``faults.py``).
+
+Targets: the tasks read ``settings.target`` like the CLI, so the same DAGs run on DuckDB and
+on BigQuery (GCS lake); only the number of concurrent tasks differs
+(:data:`MAX_ACTIVE_TASKS`), and publishing, which copies a DuckDB file, is skipped on BigQuery
+with the reason.
 """
 
 from __future__ import annotations
