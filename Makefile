@@ -34,7 +34,7 @@ help:
 	@echo "make run   - set up and run the main job on a demo dataset, then serve the dashboard"
 	@echo "make dashboard - serve the dashboard on what ./data already holds"
 	@echo "make test  - set up and run the whole test suite (cloud tests run on local emulators)"
-	@echo "make test-cloud - every cloud test, the slower dated comparison included"
+	@echo "make test-cloud - every cloud test, the slower dated comparison and Airflow run included"
 	@echo "make lint  - ruff"
 	@echo "make bench - benchmarks (slow)"
 	@echo "make bench-dashboard - dashboard filter-change latency (BENCH_CUSTOMERS=100000)"
@@ -99,7 +99,8 @@ test: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY) apt-test
 	$(BIN)/ruff check src tests dags dashboard bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not cloud_full"
 
-# every cloud test, the dated CDNOW comparison on the BigQuery emulator included (~3 min more)
+# every cloud test, with the slow ones: the dated CDNOW comparison on the BigQuery emulator
+# (~3 min more) and both Airflow DAGs run with dag.test() on the emulators (~7 min more)
 test-cloud: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY) apt-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "cloud or cloud_full"
 

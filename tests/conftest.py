@@ -142,3 +142,21 @@ def home_copy(tmp_path):
         return dest
 
     return copy
+
+
+# -- Airflow --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def airflow_db():
+    """Airflow's metadata database (SQLite in the private AIRFLOW_HOME above), for the tests
+    of a module that run the DAGs with ``dag.test()`` (see ``airflow_helpers.py``)."""
+    import gc
+
+    from airflow.utils import db
+    from airflow_helpers import restored_environ
+
+    with restored_environ():
+        db.initdb()
+        yield
+    gc.unfreeze()  # see airflow_helpers.run_dag

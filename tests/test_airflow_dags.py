@@ -14,23 +14,22 @@ from __future__ import annotations
 
 import ast
 import csv
-import gc
 import hashlib
 import json
-import os
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import query, scalar
+from airflow_helpers import DAGS, Run, drop, parse_dags, run_dag
+from helpers import assert_same_marts, marts, query, scalar
 
 from purchase_patterns import orchestration as orch
+from purchase_patterns.lake import open_lake
 from purchase_patterns.publish import current
 from purchase_patterns.settings import load_settings
 from purchase_patterns.transform import DATED_REASON, UPSTREAM_REASON
@@ -38,24 +37,15 @@ from purchase_patterns.transform import DATED_REASON, UPSTREAM_REASON
 pytestmark = pytest.mark.airflow
 
 REPO = Path(__file__).resolve().parents[1]
-DAGS = REPO / "dags"
 FIRST = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 SECOND = datetime(2026, 1, 6, 6, 0, tzinfo=UTC)
+THIRD = datetime(2026, 1, 7, 6, 0, tzinfo=UTC)
 DATED_MODELS = {"agg_sales_by_month", "agg_sales_by_week", "agg_sales_by_weekday",
                 "agg_cohort_retention"}
 #: tables whose row counts must not change when the DAGs run again
 COUNTED = ["raw.purchases", "raw.rejects", "raw.batches", "marts.fct_purchases",
            "marts.dim_customers", "marts.dim_products", "marts.customer_features",
            "marts.agg_sales_by_season"]
-
-
-@dataclass
-class Run:
-    state: str
-    tasks: dict[str, tuple[str, int]]  # task id -> (state, try number)
-
-    def state_of(self, task_id: str) -> str:
-        return self.tasks[task_id][0]
 
 
 @dataclass
@@ -67,41 +57,19 @@ class Flow:
     counts: dict[str, int]
     dq_rows: int
     run_log: list[tuple]
+    #: the clean run's quality results and full run log, as they were right after it (later
+    #: tests re-run parts of the DAG in this home)
+    checks: list[tuple]
+    log: list[tuple]
 
 
-def _run(dag: Any, at: datetime | None = None, **kwargs: Any) -> Run:
-    """``dag.test()``; ``at`` fixes the run's date and so its run id (``manual__<at>``)."""
-    if at:
-        kwargs |= {"logical_date": at, "run_after": at}
-    # As Airflow's LocalExecutor does before it starts its workers: the objects this process
-    # already holds are left out of garbage collection, which cosmos runs after each dbt call.
-    gc.freeze()
-    dr = dag.test(**kwargs)
-    return Run(str(dr.state), {ti.task_id: (str(ti.state), ti.try_number)
-                               for ti in dr.get_task_instances()})
-
-
-def _dags() -> dict[str, Any]:
-    """Parse ``dags/`` as Airflow's DAG processor does (with the current environment)."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags
+CHECKS = "select check_name, source, severity, status from quality.dq_results " \
+         "where run_id = ? order by all"
+LOG = "select stage, status, rows, detail from meta.run_log where run_id = ? order by all"
 
 
 def _counts(db: Path) -> dict[str, int]:
     return {t: scalar(db, f"select count(*) from {t}") for t in COUNTED}
-
-
-def _drop(inbox: Path, source: Path, name: str | None = None, *, settled: bool = True) -> Path:
-    inbox.mkdir(parents=True, exist_ok=True)
-    dest = inbox / (name or source.name)
-    shutil.copyfile(source, dest)
-    if settled:  # as if copied a minute ago
-        old = time.time() - orch.INBOX_SETTLE_SECONDS - 60
-        os.utime(dest, (old, old))
-    return dest
 
 
 def _asset_events() -> list[dict[str, Any]]:
@@ -116,44 +84,30 @@ def _asset_events() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def airflow_db() -> Iterator[None]:
-    from airflow.utils import db
-
-    saved = dict(os.environ)
-    db.initdb()
-    yield
-    gc.unfreeze()  # see _run
-    # dag.test() runs every task in this process, and cosmos copies each dbt task's
-    # environment into os.environ (for OpenLineage); a worker runs each task in its own
-    # process. Put the environment back for the tests that follow.
-    os.environ.clear()
-    os.environ.update(saved)
-
-
-@pytest.fixture(scope="module")
 def flow(airflow_db, tmp_path_factory, kaggle_csv) -> Iterator[Flow]:
     """The Kaggle file through both DAGs, from the inbox to the published warehouse."""
     home = tmp_path_factory.mktemp("airflow-flow") / "home"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PURCHASE_PATTERNS_HOME", str(home))
-        dags = _dags()
-        _drop(orch.inbox(load_settings()), kaggle_csv)
-        ingest = _run(dags["ingest_to_lake"])
-        load = _run(dags["load_transform_validate"], FIRST)
+        dags = parse_dags()
+        drop(orch.inbox(load_settings()), kaggle_csv)
+        ingest = run_dag(dags["ingest_to_lake"])
+        load = run_dag(dags["load_transform_validate"], FIRST)
         db = home / "warehouse.duckdb"
         run_id = scalar(db, "select run_id from meta.runs")
         yield Flow(home, ingest, load, run_id, _counts(db),
                    scalar(db, "select count(*) from quality.dq_results where run_id = ?",
                           [run_id]),
                    query(db, "select stage, status from meta.run_log where run_id = ? "
-                             "order by all", [run_id]))
+                             "order by all", [run_id]),
+                   query(db, CHECKS, [run_id]), query(db, LOG, [run_id]))
 
 
 def test_dags_parse_with_tags_retries_and_no_work_at_parse_time(airflow_db, tmp_path,
                                                                monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("PURCHASE_PATTERNS_HOME", str(home))
-    dags = _dags()
+    dags = parse_dags()
     assert set(dags) == {"ingest_to_lake", "load_transform_validate"}
     for dag in dags.values():
         assert "purchase-patterns" in dag.tags and len(dag.tags) >= 2
@@ -190,6 +144,25 @@ def test_dags_parse_with_tags_retries_and_no_work_at_parse_time(airflow_db, tmp_
     assert ltv.get_task("record_quality").upstream_task_ids >= {
         "load", "dbt.assert_aggregates_reconcile_with_facts_test"}
     assert any(t.startswith("dbt.") for t in ltv.get_task("load").downstream_task_ids)
+
+
+def test_dags_parse_for_the_cloud_target(airflow_db, tmp_path, monkeypatch):
+    """With ``target: bigquery`` in the settings the same DAG files give a DAG for the cloud:
+    concurrent tasks, the asset in the GCS lake, dbt on the BigQuery profile. (They run on the
+    emulators in ``tests/cloud/test_cloud_airflow.py``.)"""
+    monkeypatch.setenv("PURCHASE_PATTERNS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PURCHASE_PATTERNS_TARGET", "bigquery")
+    monkeypatch.setenv("PURCHASE_PATTERNS_GCP__PROJECT", "some-project")
+    monkeypatch.setenv("PURCHASE_PATTERNS_GCP__BUCKET", "some-bucket")
+    ingest, ltv = (parse_dags()[d] for d in ("ingest_to_lake", "load_transform_validate"))
+    assert ltv.max_active_tasks == orch.MAX_ACTIVE_TASKS["bigquery"] > 1
+    [asset] = ingest.get_task("announce").outlets
+    assert asset.uri == "gs://some-bucket/raw"
+    assert list(ltv.timetable.asset_condition.objects) == [asset]
+    dbt_tasks = [t for t in ltv.tasks if t.task_id.startswith("dbt.")]
+    assert len(dbt_tasks) > 40
+    assert {t.profile_config.target_name for t in dbt_tasks} == {"bigquery"}
+    assert not (tmp_path / "home" / "warehouse.duckdb").exists()
 
 
 def test_retries_only_for_failures_a_retry_can_fix():
@@ -305,11 +278,11 @@ def test_running_both_dags_again_adds_nothing(flow, kaggle_csv, monkeypatch):
     inbox = orch.inbox(load_settings())
     lake_files = sorted((flow.home / "lake").rglob("*"))
     # the same file again, a file that cannot be used, and one still being copied
-    _drop(inbox, kaggle_csv, "again.csv")
-    _drop(inbox, REPO / "pyproject.toml", "notes.csv")
-    _drop(inbox, kaggle_csv, "arriving.csv", settled=False)
-    dags = _dags()
-    ingest = _run(dags["ingest_to_lake"])
+    drop(inbox, kaggle_csv, "again.csv")
+    drop(inbox, REPO / "pyproject.toml", "notes.csv")
+    drop(inbox, kaggle_csv, "arriving.csv", settled=False)
+    dags = parse_dags()
+    ingest = run_dag(dags["ingest_to_lake"])
     assert ingest.state_of("land") == "success"
     assert ingest.state_of("announce") == "skipped"  # nothing new: no event, no second run
     assert ingest.state_of("check_files") == "failed"
@@ -325,7 +298,7 @@ def test_running_both_dags_again_adds_nothing(flow, kaggle_csv, monkeypatch):
     # reconciliation tests (the other dbt tasks, identical in kind, are marked done to keep
     # this test short)
     rerun = r"dbt\.(?!(purchase_frequencies|us_states|stg_\w+|int_purchases_enriched|fct_purchases)\.|assert_).*"
-    load = _run(dags["load_transform_validate"], FIRST, mark_success_pattern=rerun)
+    load = run_dag(dags["load_transform_validate"], FIRST, mark_success_pattern=rerun)
     assert load.state == "success"
     for task_id in ("load", "dbt.stg_warehouse__purchases.run", "dbt.fct_purchases.test",
                     "dbt.assert_purchase_counts_reconcile_test", "record_quality", "publish"):
@@ -347,6 +320,63 @@ def test_running_both_dags_again_adds_nothing(flow, kaggle_csv, monkeypatch):
     assert ("ingest shopping_trends.csv: reject rate", "pass") in checks
 
 
+#: Where the retry test fails a task once, after part of its work (``settings.fail_at``):
+#: the load, after its batch was committed to the warehouse but before the lake's manifest
+#: marks it loaded and before the stage is logged; a dbt test task, after its tests ran and
+#: their results went to XCom; the quality task, after it wrote the run's ``dq_results`` but
+#: before the report and the run log.
+FAULTS = {
+    "load": "load:shopping_trends.csv:loading: committed",
+    "dbt.fct_purchases.test": "dbt-task:dbt.fct_purchases.test:done",
+    "record_quality": "transform:quality-written",
+}
+#: the later stages are not what the retry test is about: marked done, not run, to keep it short
+LATER = "|".join([*orch.stages_after_transform(), "publish"])
+
+
+def test_tasks_retried_after_partial_work_leave_exactly_one_run(flow, kaggle_csv, tmp_path,
+                                                                monkeypatch):
+    home, marks = tmp_path / "home", tmp_path / "checkpoints.txt"
+    monkeypatch.setenv("PURCHASE_PATTERNS_HOME", str(home))
+    monkeypatch.setenv("PURCHASE_PATTERNS_CHECKPOINT_FILE", str(marks))
+    monkeypatch.setenv("PURCHASE_PATTERNS_FAIL_AT", json.dumps(list(FAULTS.values())))
+    settings = load_settings()
+    orch.land(str(kaggle_csv))
+
+    load = run_dag(parse_dags()["load_transform_validate"], THIRD,
+                   retry_delay=timedelta(0), mark_success_pattern=LATER)
+
+    assert load.state == "success", {t: s for t, s in load.tasks.items()
+                                     if s[0] not in ("success", "skipped")}
+    # each fault struck once, and Airflow retried its task, which then succeeded
+    failed = [line.split(" ", 4)[4] for line in marks.read_text().splitlines()
+              if line.split(" ")[3] == "failed"]
+    assert sorted(failed) == sorted(FAULTS.values())
+    for task_id, (state, tries) in load.tasks.items():
+        assert state in ("success", "skipped"), task_id
+        assert tries == 2 if task_id in FAULTS else tries <= 1, task_id
+
+    db = home / "warehouse.duckdb"
+    run_id = orch.run_id_for(f"manual__{THIRD.isoformat()}")
+    # the file's rows once, one batch, marked loaded in the lake by the retry
+    assert _counts(db) == flow.counts
+    assert query(db, "select run_id, rows_loaded from raw.batches") == [
+        (run_id, flow.counts["raw.purchases"])]
+    [entry] = open_lake(settings).manifest()
+    assert (entry["status"], entry["run_id"], entry["rows_loaded"]) == (
+        "loaded", run_id, flow.counts["raw.purchases"])
+    # one set of quality results and one run log for the run, as in the clean run
+    assert query(db, CHECKS, [run_id]) == flow.checks
+    assert scalar(db, "select count(*) from quality.dq_results") == flow.dq_rows
+    assert query(db, LOG, [run_id]) == [r for r in flow.log if r[0] in ("load", "transform")]
+    assert scalar(db, "select count(*) from meta.run_log") == 2
+    assert query(db, "select run_id from meta.runs") == [(run_id,)]
+    verdict = json.loads((home / "reports" / run_id / "data_quality.json").read_text())
+    assert verdict["passed"] is True and verdict["counts"] == {"pass": flow.dq_rows}
+    # and the marts of the clean run
+    assert_same_marts(marts(load_settings(home=flow.home)), marts(settings))
+
+
 def test_a_failing_model_fails_its_task_and_keeps_the_published_marts(flow, tmp_path,
                                                                       monkeypatch):
     home = tmp_path / "home"
@@ -364,7 +394,7 @@ def test_a_failing_model_fails_its_task_and_keeps_the_published_marts(flow, tmp_
     assert before is not None
     digest = hashlib.sha256(before.read_bytes()).hexdigest()
 
-    load = _run(_dags()["load_transform_validate"], SECOND)
+    load = run_dag(parse_dags()["load_transform_validate"], SECOND)
 
     assert load.state == "failed"
     # the broken model's task failed, at once (a retry cannot fix SQL), and only it

@@ -77,7 +77,7 @@ def test_settings_from_environment(tmp_path, monkeypatch):
     ({"anonymous": True, "bigquery_endpoint": "http://127.0.0.1:1"}, "oauth-secrets"),
 ])
 def test_dbt_profile_environment(tmp_path, gcp, method):
-    from purchase_patterns.transform import _common_args, _vars, profile_env
+    from purchase_patterns.transform import _common_args, dbt_vars, profile_env
 
     s = load_settings(home=tmp_path, target="bigquery", gcp=GCP | gcp)
     env = profile_env(s)
@@ -92,19 +92,19 @@ def test_dbt_profile_environment(tmp_path, gcp, method):
     assert "PURCHASE_PATTERNS_WAREHOUSE" not in env
     args = _common_args(s, tmp_path, dated=True)
     assert args[args.index("--target") + 1] == "bigquery"
-    assert _vars(s, True) == ({"dated": True, "bigquery_emulator": True} if gcp.get("anonymous")
+    assert dbt_vars(s, True) == ({"dated": True, "bigquery_emulator": True} if gcp.get("anonymous")
                               else {"dated": True})
 
 
 def test_duckdb_profile_unchanged(tmp_path):
-    from purchase_patterns.transform import _vars, profile_env
+    from purchase_patterns.transform import dbt_vars, profile_env
 
     s = load_settings(home=tmp_path)
     env = profile_env(s)
     assert env["PURCHASE_PATTERNS_DBT_TARGET"] == "duckdb"
     assert env["PURCHASE_PATTERNS_WAREHOUSE"] == str(s.warehouse_path.resolve())
     assert not [k for k in env if "_BQ_" in k or "SECRET" in k]
-    assert _vars(s, False) == {"dated": False}
+    assert dbt_vars(s, False) == {"dated": False}
 
 
 def test_query_parameter_types():

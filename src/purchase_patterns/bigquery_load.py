@@ -50,8 +50,12 @@ class BigQueryBatches:
         return (int(r["rows_in"]), int(r["rows_loaded"]), int(r["rows_rejected"]),
                 r["lake_parquet_uri"], bool(r["dated"]))
 
-    def loaded_ids(self) -> set[str]:
-        rows = self.store.query(f"select batch_id from {self.batches}")  # noqa: S608
+    def loaded_ids(self, run_id: str | None = None) -> set[str]:
+        if run_id is None:
+            rows = self.store.query(f"select batch_id from {self.batches}")  # noqa: S608
+        else:
+            rows = self.store.query(f"select batch_id from {self.batches} "  # noqa: S608
+                                    "where run_id = @run_id", {"run_id": run_id})
         return set(rows["batch_id"])
 
     def atomic(self) -> Any:

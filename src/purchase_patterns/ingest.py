@@ -302,7 +302,9 @@ class BatchTarget(Protocol):
         batch, or None."""
         ...
 
-    def loaded_ids(self) -> set[str]: ...
+    def loaded_ids(self, run_id: str | None = None) -> set[str]:
+        """Ids of the recorded batches (only those run ``run_id`` recorded, when given)."""
+        ...
 
     def atomic(self) -> Any:
         """A context in which staging and recording one batch is all or nothing."""
@@ -331,8 +333,13 @@ class DuckDBBatches:
         ).fetchall()
         return rows[0] if rows else None
 
-    def loaded_ids(self) -> set[str]:
-        return {r[0] for r in self.con.execute("select batch_id from raw.batches").fetchall()}
+    def loaded_ids(self, run_id: str | None = None) -> set[str]:
+        if run_id is None:
+            rows = self.con.execute("select batch_id from raw.batches").fetchall()
+        else:
+            rows = self.con.execute("select batch_id from raw.batches where run_id = ?",
+                                    [run_id]).fetchall()
+        return {r[0] for r in rows}
 
     def atomic(self) -> Any:
         return transaction(self.con)
@@ -352,12 +359,19 @@ class DuckDBBatches:
 
 
 def pending_batches(con: duckdb.DuckDBPyConnection, lake: Lake,
-                    target: BatchTarget | None = None) -> list[dict[str, Any]]:
+                    target: BatchTarget | None = None, *,
+                    run_id: str | None = None) -> list[dict[str, Any]]:
     """Landed manifest entries that are not loaded in the warehouse yet (oldest first);
-    entries found unusable when they were read are left out."""
-    loaded = (target or DuckDBBatches(con)).loaded_ids()
+    entries found unusable when they were read are left out. Given ``run_id``, also the
+    batches that run already recorded: a retry of a run that stopped after loading some
+    batches (maybe before their manifest entries were marked loaded) reports them again and
+    :func:`load_landed` repairs their entries, without loading them twice."""
+    target = target or DuckDBBatches(con)
+    loaded = target.loaded_ids()
+    again = target.loaded_ids(run_id) if run_id is not None else set()
     return [e for e in lake.manifest()
-            if e["batch_id"] not in loaded and e.get("status") != "unusable"]
+            if (e["batch_id"] not in loaded or e["batch_id"] in again)
+            and e.get("status") != "unusable"]
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, lake: Lake, path: Path, *, run_id: str,

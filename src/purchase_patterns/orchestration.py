@@ -25,12 +25,20 @@ of error severity failed or a model did not build, so nothing after it runs and 
 published warehouse stays in place. XCom is Airflow's own channel between tasks, so this works
 with any executor and worker layout, and a retried dbt task replaces its earlier record.
 
-Retries: every task is idempotent. Landing is content-addressed; a batch is loaded in one
-transaction and never twice; dbt models and result tables are replaced; a task that records
-something for the run (run log, data-quality results) first removes what an earlier try
-recorded. Failures that a retry cannot fix (bad input, a failing data-quality check, a model's
-SQL error) fail at once through the retry policy in :func:`default_args`; transient ones (a
-busy warehouse, anything unexpected) are retried twice.
+Retries: every task is idempotent, so a task retried after it did part of its work leaves
+what one successful try would have. Landing is content-addressed; a batch is loaded all or
+nothing and never twice, and a retried load reports the batches its earlier try loaded as
+its own (``pipeline.load_pending``); dbt models and result tables are replaced; a task that
+records something for the run (run log, data-quality results) first removes what an earlier
+try recorded. Failures that a retry cannot fix (bad input, a failing data-quality check, a
+model's SQL error) fail at once through the retry policy in :func:`default_args`; transient
+ones (a busy warehouse, anything unexpected) are retried twice. The tests prove this by
+failing tasks after part of their work with the ``fail_at`` setting (``faults.py``).
+
+Targets: the tasks read ``settings.target`` like the CLI, so the same DAGs run on DuckDB and
+on BigQuery (GCS lake); only the number of concurrent tasks differs
+(:data:`MAX_ACTIVE_TASKS`), and publishing, which copies a DuckDB file, is skipped on BigQuery
+with the reason.
 """
 
 from __future__ import annotations
@@ -178,7 +186,6 @@ def load(run_id: str, home: str | None = None) -> dict[str, Any]:
     summary = new_summary(settings, COMMAND, run_id=run_id_for(run_id))
     _forget(settings, summary.run_id, "load")
     load_pending(settings, summary)
-    _batches_of_earlier_tries(settings, summary)
     if summary.exit_code != EXIT_OK and not any(i.get("rows_loaded") for i in summary.inputs):
         _record_failure(settings, summary)
         raise PurchasePatternsError("; ".join(summary.errors) or "nothing could be loaded")
@@ -202,13 +209,13 @@ def stages_after_transform() -> list[str]:
 def run_stage(name: str, summary: dict[str, Any], home: str | None = None) -> dict[str, Any]:
     """Run one downstream stage for the run (``summary``: the run so far, from the task
     before); fail the task when the stage does not succeed. Returns the run so far."""
-    from .pipeline import DOWNSTREAM
+    from .pipeline import DOWNSTREAM, run_downstream_stage
 
     settings = settings_for(home)
     run = summary_from_dict(summary)
     _forget(settings, run.run_id, name)
     try:
-        dict(DOWNSTREAM)[name](settings, run, _progress(name))
+        run_downstream_stage(settings, run, name, dict(DOWNSTREAM)[name], _progress(name))
     except Exception as exc:
         run.errors.append(f"{name}: {exc}")
         run.exit_code = max(run.exit_code, getattr(exc, "exit_code", 1))
@@ -278,25 +285,6 @@ def _record_failure(settings: Settings, summary: RunSummary) -> None:
 
     summary.exit_code = summary.exit_code or 1
     finish(settings, summary)
-
-
-def _batches_of_earlier_tries(settings: Settings, summary: RunSummary) -> None:
-    """Add to the summary the batches an earlier try of this run loaded (a retry finds nothing
-    pending), so that their ingest checks are still recorded for the run."""
-    from .ingest import load_landed
-    from .lake import open_lake
-    from .pipeline import loader
-
-    seen = {i.get("batch_id") for i in summary.inputs}
-    lake = open_lake(settings)
-    earlier = [e for e in lake.manifest()
-               if e.get("run_id") == summary.run_id and e["batch_id"] not in seen]
-    if not earlier:
-        return
-    with loader(settings) as (con, target, _log):
-        for entry in earlier:  # already loaded: load_landed returns its counts, adds nothing
-            summary.inputs.append(load_landed(con, lake, entry, run_id=summary.run_id,
-                                              target=target).as_dict())
 
 
 def _has_purchases(settings: Settings) -> bool:
@@ -374,14 +362,17 @@ def dbt_task_group(group_id: str = DBT_GROUP_ID, settings: Settings | None = Non
 
 def prepare_dbt_task(context: Any, operator: Any) -> None:
     """cosmos interceptor, run before each dbt command: the profile's environment from the
-    settings as the worker sees them, the run id in dbt's artifacts, and the ``dated`` var
-    (models that need purchase dates are disabled for data without dates), as the CLI does."""
-    from .transform import profile_env
+    settings as the worker sees them, the run id in dbt's artifacts, and the vars the CLI
+    gives dbt for the target and the data (``dated``: models that need purchase dates are
+    disabled for data without dates; ``bigquery_emulator``, see ``transform.dbt_vars``)."""
+    from .transform import dbt_vars, profile_env
 
+    settings = settings_for()
     loaded = context["ti"].xcom_pull(task_ids=LOAD_TASK_ID) or {}
-    operator.env = {**(operator.env or {}), **profile_env(settings_for()),
+    operator.env = {**(operator.env or {}), **profile_env(settings),
                     "DBT_ENV_CUSTOM_ENV_PURCHASE_PATTERNS_RUN_ID": run_id_for(context["run_id"])}
-    operator.vars = {**(operator.vars or {}), "dated": bool(loaded.get("dated", True))}
+    operator.vars = {**(operator.vars or {}),
+                     **dbt_vars(settings, dated=bool(loaded.get("dated", True)))}
 
 
 def collect_dbt_results(project_dir: str, context: Any = None, **_: Any) -> None:
@@ -392,29 +383,34 @@ def collect_dbt_results(project_dir: str, context: Any = None, **_: Any) -> None
     """
     from airflow.sdk.exceptions import AirflowSkipException
 
+    from .faults import checkpoint
     from .transform import DATED_REASON, TransformResult, collect_results, summarise
     from .warehouse import WarehouseBusyError
 
     ti, task = context["ti"], context["task"]
+    run_id = run_id_for(context["run_id"])
     target = Path(project_dir) / "target"
     results = _read_json(target / "run_results.json")
     if results is None:  # dbt stopped before running anything: cosmos reports its error
         return
-    part = TransformResult(success=True, run_id=run_id_for(context["run_id"]))
+    part = TransformResult(success=True, run_id=run_id)
     collect_results(part, _ArtifactResult(results, _read_json(target / "manifest.json") or {}))
     record = {"seconds": float(results.get("elapsed_time") or 0.0),
               "models_built": part.models_built, "models_failed": part.models_failed,
               "models_skipped": part.models_skipped, "seeds_loaded": part.seeds_loaded,
               "tests": part.tests}
     node = (getattr(task, "extra_context", None) or {}).get("dbt_node_config") or {}
+    skipped = None
     if not results.get("results"):
         dated = bool((task.vars or {}).get("dated", True))
-        reason = DATED_REASON if not dated else "disabled in the dbt project configuration"
+        skipped = DATED_REASON if not dated else "disabled in the dbt project configuration"
         if node.get("resource_type") == "model" and task.base_cmd == ["run"]:
-            record["models_skipped"] = [(node.get("name"), reason)]
-        ti.xcom_push(key=DBT_RESULTS_KEY, value=record)
-        raise AirflowSkipException(f"{node.get('name', task.task_id)}: {reason}")
+            record["models_skipped"] = [(node.get("name"), skipped)]
     ti.xcom_push(key=DBT_RESULTS_KEY, value=record)
+    # the command's work is done and reported: where a crash test fails a dbt task
+    checkpoint(settings_for(), f"dbt-task:{task.task_id}:done", run_id)
+    if skipped:
+        raise AirflowSkipException(f"{node.get('name', task.task_id)}: {skipped}")
     if any("could not set lock" in msg.lower() for _, msg in part.models_failed):
         raise WarehouseBusyError(f"{task.task_id}: the warehouse is in use by another process")
     if part.models_failed:

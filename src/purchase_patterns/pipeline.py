@@ -197,7 +197,9 @@ def land_inputs(settings: Settings, inputs: list[Path], *, fmt: str = "auto",
 
 def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
     """Load every landed batch that is not in the warehouse yet (the second DAG's first task).
-    Safe to retry: a batch is loaded in one transaction and never twice."""
+    Safe to retry: a batch is loaded all or nothing and never twice, and the batches an
+    earlier try of the same run loaded are reported (and logged) again, so that the run
+    records what one uninterrupted try would have."""
     from .ingest import load_landed, pending_batches
 
     started = warehouse.now()
@@ -207,7 +209,7 @@ def load_pending(settings: Settings, summary: RunSummary) -> list[BatchResult]:
     results: list[BatchResult] = []
     with loader(settings) as (con, target, log):
         warehouse.start_run(log, summary.run_id, summary.command)
-        for entry in pending_batches(con, lake, target):
+        for entry in pending_batches(con, lake, target, run_id=summary.run_id):
             def step(msg: str, _name: str = entry.get("source_file", "?")) -> None:
                 checkpoint(settings, f"load:{_name}:{msg}", summary.run_id)
 
@@ -252,8 +254,9 @@ def _register(settings: Settings, summary: RunSummary) -> None:
         warehouse.start_run(s, summary.run_id, summary.command)
 
 
-def _run_stage(settings: Settings, summary: RunSummary, name: str, fn: Callable[..., Any],
-               progress: Progress) -> None:
+def run_downstream_stage(settings: Settings, summary: RunSummary, name: str,
+                         fn: Callable[..., Any], progress: Progress) -> None:
+    """Run one downstream stage between its start and end checkpoints (see ``faults.py``)."""
     checkpoint(settings, f"stage:{name}:start", summary.run_id)
     fn(settings, summary, progress)
     checkpoint(settings, f"stage:{name}:end", summary.run_id)
@@ -291,7 +294,7 @@ def run_pipeline(settings: Settings, inputs: list[Path] | None, *, fmt: str = "a
         if summary.exit_code == EXIT_DATA_QUALITY:
             summary.stage(name, "skipped", "an earlier stage failed a data-quality check")
             continue
-        _run_stage(settings, summary, name, fn, progress)
+        run_downstream_stage(settings, summary, name, fn, progress)
     _conclude(settings, summary, progress)
     return summary
 
@@ -315,7 +318,7 @@ def run_stages(settings: Settings, names: list[str], *, command: str,
         if summary.exit_code == EXIT_DATA_QUALITY:
             summary.stage(name, "skipped", "an earlier stage failed a data-quality check")
             continue
-        _run_stage(settings, summary, name, fn, progress)
+        run_downstream_stage(settings, summary, name, fn, progress)
     _conclude(settings, summary, progress)
     return summary
 

@@ -165,6 +165,10 @@ class Settings(BaseSettings):
     #: crash testing: checkpoint name (wildcards allowed) at which the run pauses, to be killed
     pause_at: str | None = None
     pause_seconds: float = Field(120.0, ge=0)
+    #: crash testing: checkpoint names (wildcards allowed) at which the run fails, once each:
+    #: the first time a matching checkpoint is reached (as ``checkpoint_file`` records), as a
+    #: transient fault that a retry gets past
+    fail_at: list[str] = []
     dashboard: DashboardSettings = DashboardSettings()
 
     @field_validator("home", mode="before")

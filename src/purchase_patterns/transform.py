@@ -164,7 +164,7 @@ def _common_args(settings: Settings, project: Path, dated: bool) -> list[str]:
         "--target", settings.target,
         "--target-path", str(base / "target"),
         "--log-path", str(base / "logs"),
-        "--vars", json.dumps(_vars(settings, dated)),
+        "--vars", json.dumps(dbt_vars(settings, dated)),
         "--log-level", "none",
         "--log-level-file", "info",
         "--no-use-colors",
@@ -172,7 +172,7 @@ def _common_args(settings: Settings, project: Path, dated: bool) -> list[str]:
     ]
 
 
-def _vars(settings: Settings, dated: bool) -> dict[str, Any]:
+def dbt_vars(settings: Settings, dated: bool) -> dict[str, Any]:
     """dbt vars: ``dated`` (see ``run_transform``) and, for anonymous BigQuery connections
     (only the emulator takes those), ``bigquery_emulator`` (see ``macros/contracts.sql``)."""
     out: dict[str, Any] = {"dated": bool(dated)}

@@ -11,65 +11,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import yaml
+from helpers import assert_same_marts, marts
 
 from purchase_patterns.datastore import store
 from purchase_patterns.lake import open_lake
+from purchase_patterns.pipeline import DOWNSTREAM
 from purchase_patterns.settings import load_settings
 
 pytestmark = pytest.mark.cloud
 
 CLI = str(Path(sys.executable).with_name("purchase-patterns"))
-#: the load time of a batch differs from run to run by nature
-RUN_SPECIFIC = {"attributes_loaded_at"}
 SECRET_MARKER = "SECRET-MARKER-7f3a"
+#: the stages a run logs in meta.run_log, in order (publish is skipped on BigQuery)
+RUN_STAGES = ["ingest", *(name for name, _ in DOWNSTREAM)]
 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PURCHASE_PATTERNS_")}
     return subprocess.run([CLI, *args], env=base | env, capture_output=True, text=True,
                           timeout=timeout, check=False)
-
-
-def marts(settings) -> dict[str, pd.DataFrame]:
-    """Every mart table of a warehouse, rows in a stable order."""
-    out = {}
-    with store(settings, read_only=True) as s:
-        if settings.target == "bigquery":
-            names = s.query(f"select table_name from `{s.project}.{s.dataset('marts')}`"  # noqa: S608
-                            ".INFORMATION_SCHEMA.TABLES")["table_name"]
-        else:
-            names = s.query("select table_name from information_schema.tables "
-                            "where table_schema = 'marts'")["table_name"]
-        for name in sorted(names):
-            frame = s.query(f"select * from {s.relation('marts', name)}")  # noqa: S608
-            frame = frame.drop(columns=[c for c in frame.columns if c in RUN_SPECIFIC])
-            out[name] = frame.sort_values(list(frame.columns), ignore_index=True,
-                                          na_position="first")
-    return out
-
-
-def assert_same_marts(duck: dict[str, pd.DataFrame], bq: dict[str, pd.DataFrame]) -> None:
-    assert sorted(bq) == sorted(duck)
-    for name, expected in duck.items():
-        got = bq[name]
-        assert list(got.columns) == list(expected.columns), name
-        assert len(got) == len(expected), name
-        for col in expected.columns:
-            a, b = expected[col], got[col]
-            if pd.api.types.is_float_dtype(a) or pd.api.types.is_float_dtype(b):
-                assert np.allclose(a.astype(float), b.astype(float), rtol=1e-9, atol=1e-9,
-                                   equal_nan=True), f"{name}.{col}"
-            else:
-                assert a.astype(object).where(a.notna(), None).tolist() == \
-                    b.astype(object).where(b.notna(), None).tolist(), f"{name}.{col}"
-
-
-#: The stages ``run`` records in meta.run_log, in order (publish is skipped on BigQuery).
-RUN_STAGES = ("ingest", "transform", "predict", "analyze", "report")
 
 
 def fact_table_ddl(settings) -> str:
@@ -180,8 +142,8 @@ def test_status_reads_the_run_log_from_bigquery(kaggle_run):
     assert [b["rows_loaded"] for b in status["batches"]] == [3900]
     runs = {r["run_id"]: r["status"] for r in status["runs"]}
     assert runs[summary["run_id"]] == "succeeded" and len(runs) <= 5
-    assert [s["stage"] for s in status["stages"]
-            if s["run_id"] == summary["run_id"]] == list(RUN_STAGES)
+    assert [s["stage"] for s in status["stages"] if s["run_id"] == summary["run_id"]] == \
+        RUN_STAGES
 
 
 def test_lake_on_gcs_and_fact_table_layout(kaggle_run, kaggle_csv):
