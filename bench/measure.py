@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,19 +54,17 @@ class Measurement:
 
 
 def run_once(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-             log: Path | None = None) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MB, return code) of one run of ``cmd``; its output is
-    appended to ``log`` (or discarded)."""
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    try:
+             log: Path | None = None, stdout: Path | None = None) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB, return code) of one run of ``cmd``. Its output is
+    appended to ``log`` (or discarded); ``stdout`` given, standard output goes there alone."""
+    with ExitStack() as files:
+        err = files.enter_context(open(log, "ab")) if log else subprocess.DEVNULL
+        out = files.enter_context(open(stdout, "wb")) if stdout else err
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=out)
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
-    finally:
-        if log:
-            out.close()
     return wall, usage.ru_maxrss / 1024.0, proc.returncode
 
 
