@@ -28,7 +28,7 @@ TEST_APT := chromium poppler-utils
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: run test test-cloud lint bench bench-dashboard airflow dashboard emulators clean distclean help apt-run apt-test
+.PHONY: run test test-cloud lint bench bench-smoke bench-dashboard airflow dashboard emulators clean distclean help apt-run apt-test
 
 help:
 	@echo "make run   - set up and run the main job on a demo dataset, then serve the dashboard"
@@ -36,7 +36,8 @@ help:
 	@echo "make test  - set up and run the whole test suite (cloud tests run on local emulators)"
 	@echo "make test-cloud - every cloud test, the slower dated comparison and Airflow run included"
 	@echo "make lint  - ruff"
-	@echo "make bench - benchmarks (slow)"
+	@echo "make bench - benchmarks: BENCH_SIZES=100k,1M,10M BENCH_REPEATS=3 (slow; 100M separately)"
+	@echo "make bench-smoke - the benchmark harness at its smoke size"
 	@echo "make bench-dashboard - dashboard filter-change latency (BENCH_CUSTOMERS=100000)"
 	@echo "make airflow - Airflow on this machine (127.0.0.1:$(AIRFLOW_PORT)) with the project's DAGs"
 	@echo "make clean - remove ./data and caches"
@@ -104,9 +105,26 @@ test: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY) apt-test
 test-cloud: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY) apt-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "cloud or cloud_full"
 
+# Benchmarks (bench/harness.py; slow, never on a busy machine): datasets of BENCH_SIZES purchase
+# rows (generated once into bench/.cache/), each command BENCH_REPEATS times in its own process;
+# results in bench/results/ (results.json, results.md). BENCH_ONLY picks parts
+# (floor,ours,pandas,clv,dashboard). 100M rows is a separate run, into bench/results/100M/:
+#   make bench BENCH_SIZES=100M BENCH_REPEATS=1 BENCH_ONLY=floor,ours,pandas
+BENCH_SIZES ?= 100k,1M,10M
+BENCH_REPEATS ?= 3
+BENCH_CLV_CUSTOMERS ?= 100k,1M
+BENCH_ONLY ?= floor,ours,pandas,clv,dashboard
+bench: $(VENV)/.test-$(STAMP_KEY) apt-run
+	$(BIN)/python bench/harness.py --sizes $(BENCH_SIZES) --repeats $(BENCH_REPEATS) \
+	  --clv-customers $(BENCH_CLV_CUSTOMERS) --only $(BENCH_ONLY)
+
+# the harness at its smoke size (what make test checks), into bench/results/smoke/
+bench-smoke: $(VENV)/.test-$(STAMP_KEY) apt-run
+	$(BIN)/python bench/harness.py --smoke
+
 # ~4.8 purchase lines per customer: BENCH_CUSTOMERS=2100000 is the 10M-row warehouse
 BENCH_CUSTOMERS ?= 100000
-bench-dashboard: $(VENV)/.test-$(STAMP_KEY) apt-test
+bench-dashboard: $(VENV)/.test-$(STAMP_KEY) apt-run
 	$(BIN)/python bench/bench_dashboard.py --customers $(BENCH_CUSTOMERS)
 
 lint: $(VENV)/.test-$(STAMP_KEY)

@@ -2,8 +2,9 @@
 
 The file is the real Kaggle rows repeated, each copy with fresh customer ids, written in
 streamed blocks (never held in memory). The ingest runs as the real CLI in a child process;
-its peak resident memory comes from ``wait4``. Not part of ``make test`` (it writes the file
-and lands a copy of it in the lake: about twice its size on disk).
+its time and peak resident memory come from ``wait4`` (``bench/measure.py``). Not part of
+``make test`` (it writes the file and lands a copy of it in the lake: about twice its size on
+disk).
 
     .venv/bin/python bench/big_file.py [--size 2GB] [--memory-limit 1GB] [--workdir DIR] [--keep]
 """
@@ -16,11 +17,13 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import run_once  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 KAGGLE = REPO.parent / "shared" / "data" / "shopping_trends.csv"
@@ -68,20 +71,20 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PURCHASE_PATTERNS_")}
     if args.memory_limit:
         env["PURCHASE_PATTERNS_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "purchase_patterns", "--home",
-                             str(work / "home"), "--json", "ingest", "--input", str(path)],
-                            stdout=subprocess.PIPE, env=env)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
+    summary_file, log = work / "summary.json", work / "ingest.log"
+    seconds, peak_mb, code = run_once(
+        [sys.executable, "-m", "purchase_patterns", "--home", str(work / "home"), "--json",
+         "ingest", "--input", str(path)], env=env, log=log, stdout=summary_file)
+    if code:
+        sys.stderr.write(log.read_text(encoding="utf-8", errors="replace")[-4000:])
+    out = summary_file.read_text(encoding="utf-8")
     summary = json.loads(out) if out.strip() else {}
     [inp] = summary.get("inputs") or [{}]
     print(json.dumps({
         "file_bytes": path.stat().st_size, "rows": rows, "write_seconds": round(written, 1),
         "memory_limit": args.memory_limit or "default (3GB)",
-        "exit_code": os.waitstatus_to_exitcode(status), "ingest_seconds": round(seconds, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024), "rows_in": inp.get("rows_in"),
+        "exit_code": code, "ingest_seconds": round(seconds, 1),
+        "peak_rss_mb": round(peak_mb), "rows_in": inp.get("rows_in"),
         "rows_loaded": inp.get("rows_loaded"), "rows_rejected": inp.get("rows_rejected"),
     }, indent=2))
     if not args.keep:
