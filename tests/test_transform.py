@@ -381,3 +381,28 @@ def test_summarise_keeps_one_short_line():
     out = summarise(text)
     assert out.startswith("Compilation Error in model x (models/x.sql) 'foo' is undefined")
     assert "\n" not in out and len(out) <= 300 and "\x1b" not in out
+
+
+
+def test_builds_when_duckdb_spills_to_disk(tmp_path):
+    """With a memory limit the data does not fit in, DuckDB spills to the spill folder; dbt's
+    connections must not set that folder again afterwards (DuckDB refuses once it has been
+    used). Seen first at 10M rows with the default limit; here 100k rows in 100 MB, through
+    the command, whose own connections share DuckDB's instance with dbt's."""
+    import subprocess
+    import sys
+
+    from purchase_patterns.generate import generate
+
+    data = tmp_path / "purchases.csv"
+    generate(data, 20_000, seed=3)
+    home = tmp_path / "home"
+    cli = str(Path(sys.executable).with_name("purchase-patterns"))
+    env = {**os.environ, "PURCHASE_PATTERNS_DUCKDB_MEMORY_LIMIT": "100MB"}
+    for args in (["ingest", "--input", str(data)], ["transform"]):
+        done = subprocess.run([cli, "--home", str(home), *args], env=env, capture_output=True,
+                              text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr
+    db = home / "warehouse.duckdb"
+    assert scalar(db, "select count(*) from marts.fct_purchases") == \
+        scalar(db, "select count(*) from raw.purchases") > 90_000
