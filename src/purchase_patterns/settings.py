@@ -65,6 +65,11 @@ class ModelSettings(BaseModel):
     #: threads for scikit-learn and BLAS while modelling; 1 avoids OpenMP oversubscription,
     #: which makes tree models many times slower on a busy machine
     threads: int = Field(1, ge=1, le=256)
+    #: the churn and propensity classifiers are trained and evaluated (leakage check, test
+    #: split, cross-validation) on a stratified random sample of at most this many customers,
+    #: then score every customer; above a few hundred thousand customers more rows do not
+    #: change these low-capacity models or their accuracy figures, only the time
+    max_training_customers: int = Field(200_000, ge=1_000)
 
 
 class RfmSettings(BaseModel):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from purchase_patterns.datastore import store
-from purchase_patterns.predict import churn, data, propensity
+from purchase_patterns.predict import churn, data, metrics, propensity
 from purchase_patterns.predict.leakage import check_leakage, flagged
 from purchase_patterns.settings import load_settings
 
@@ -104,3 +104,39 @@ def test_kaggle_discount_and_promo_flagged_and_reported_without(built_home):
     assert out.without_leaky.metrics["roc_auc"] < 0.6  # the rest of the file carries no signal
     assert out.baseline["roc_auc"] == pytest.approx(0.5)
     assert len(out.with_all.scores) == len(out.without_leaky.scores) == 3900
+
+
+def test_stratified_sample_keeps_class_shares():
+    y = np.r_[np.ones(300, int), np.zeros(9_700, int)]
+    assert metrics.stratified_sample(y, 10_000) is None  # small enough: everyone
+    idx = metrics.stratified_sample(y, 1_000, seed=3)
+    assert idx.size == 1_000 and np.all(np.diff(idx) > 0)  # sorted, no repeats
+    assert y[idx].sum() == 30  # 3% positives, as in the whole
+
+
+def test_models_trained_on_a_sample_still_score_every_customer(built_home, cdnow_split):
+    """Above ``max_customers`` the churn and propensity models fit and judge on a stratified
+    sample, say so, and still return one score per customer; the leakage check still works."""
+    features = churn.features(cdnow_split, CUTOFF)
+    y = churn.label(cdnow_split)
+    features["holdout_occasions"] = cdnow_split["n_holdout"].to_numpy()
+    scored = churn.features(cdnow_split, LAST).assign(holdout_occasions=0)
+    out = churn.train_and_evaluate(features, y, scored, seed=1, max_customers=1_200)
+    assert out.n_customers == len(y) > 1_200
+    assert out.n_sampled == out.n_train + out.n_test == 1_200
+    assert out.positive_rate == pytest.approx(y.mean())
+    assert len(out.churn_probability) == len(scored)
+    assert "holdout_occasions" not in out.used_features
+    whole = churn.train_and_evaluate(features, y, scored, seed=1)
+    assert whole.n_sampled is None and whole.n_train + whole.n_test == len(y)
+    assert out.model_metrics["roc_auc"] == pytest.approx(whole.model_metrics["roc_auc"], abs=0.08)
+
+    from purchase_patterns.predict.stage import PROPENSITY_FEATURES
+    with store(load_settings(home=built_home("kaggle")), read_only=True) as s:
+        feats = data.snapshot_features(s)
+    y = feats["has_subscription"].astype(bool).to_numpy().astype(int)
+    out = propensity.train_and_evaluate(feats[list(PROPENSITY_FEATURES)], y,
+                                        target="has_subscription", seed=0, max_customers=1_500)
+    assert out.n_sampled == 1_500 and out.n_customers == 3_900
+    assert {"discount_share", "promo_share"} <= {f.feature for f in out.leakage if f.flagged}
+    assert len(out.with_all.scores) == len(out.without_leaky.scores) == 3_900

@@ -99,21 +99,34 @@ class ChurnOutcome:
     calibration: list[dict]
     baseline_calibration: list[dict]
     permutation_importance: list[dict]
+    #: calibration customers, and how many of them the model was trained and judged on when
+    #: that is a sample (None: all of them)
+    n_customers: int = 0
+    n_sampled: int | None = None
     #: P(no purchase in the next window) for the customers scored in production
     churn_probability: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
 
 
 def train_and_evaluate(cal_features: pd.DataFrame, y: np.ndarray, score_features: pd.DataFrame,
                        *, references: dict[str, np.ndarray] | None = None,
-                       seed: int = 0) -> ChurnOutcome:
+                       seed: int = 0, max_customers: int | None = None) -> ChurnOutcome:
     """Leakage check, train/test evaluation against the baselines, then a refit on every
     calibration customer to score ``score_features`` (features as of the end of the data).
     Constant and empty columns (e.g. discount share on a log without discount flags) are
     dropped first.
 
     ``references`` maps a name to another forecast of P(buys in the window) for the same rows
-    as ``cal_features`` (compared on the same test customers)."""
+    as ``cal_features`` (compared on the same test customers).
+
+    With more than ``max_customers`` rows, everything up to and including the production fit
+    uses a stratified random sample of that many (:func:`.metrics.stratified_sample`); every
+    row of ``score_features`` is still scored."""
     y = np.asarray(y, dtype=np.int64)
+    n_customers, positive_rate = int(y.size), float(y.mean())
+    sample = metrics.stratified_sample(y, max_customers, seed=seed) if max_customers else None
+    if sample is not None:
+        cal_features, y = cal_features.iloc[sample], y[sample]
+        references = {name: np.asarray(p)[sample] for name, p in (references or {}).items()}
     cal_features = cal_features[[c for c in cal_features.columns
                                  if cal_features[c].nunique(dropna=True) > 1]]
     findings = check_leakage(cal_features, y, seed=seed)
@@ -157,7 +170,8 @@ def train_and_evaluate(cal_features: pd.DataFrame, y: np.ndarray, score_features
     churn = 1.0 - final.predict_proba(score_features[used])[:, 1]
     return ChurnOutcome(
         used_features=used, leakage=findings, n_train=int(idx_train.size),
-        n_test=int(idx_test.size), positive_rate=float(y.mean()), model_metrics=m_model,
+        n_test=int(idx_test.size), positive_rate=positive_rate, n_customers=n_customers,
+        n_sampled=None if sample is None else int(sample.size), model_metrics=m_model,
         baseline_metrics=m_base, reference_metrics=refs, auc_vs_baseline=diff,
         beats_baseline=bool(beats), verdict=verdict,
         calibration=metrics.calibration_curve(y_test, p_test),

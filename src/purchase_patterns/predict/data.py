@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,14 +53,44 @@ def period_summary(store: DataStore, cutoff: date, holdout_end: date | None = No
     known), and for ``(cutoff, holdout_end]``: ``n_holdout`` and ``holdout_spend`` (zero when
     ``holdout_end`` is None). Nothing after the cutoff enters any other column.
     """
+    return period_summaries(store, [(cutoff, holdout_end)])[0]
+
+
+def period_summaries(store: DataStore,
+                     cutoffs: list[tuple[date, date | None]]) -> list[pd.DataFrame]:
+    """:func:`period_summary` for each ``(cutoff, holdout_end)`` pair, from one pass over the
+    purchase lines (the occasions are aggregated once for all of them)."""
     fct = store.relation("marts", "fct_purchases")
-    params = {"cutoff": cutoff, "holdout_end": holdout_end or cutoff}
-    recent = []
-    for days in RECENT_DAYS:
-        params[f"recent_{days}"] = cutoff - timedelta(days=days)
-        recent.append(
-            f"sum(case when o.purchase_date > @recent_{days} and o.purchase_date <= @cutoff "
-            f"then 1 else 0 end) as n_recent_{days}")
+    params: dict[str, Any] = {}
+    columns = []
+    for k, (cutoff, holdout_end) in enumerate(cutoffs):
+        c, h = f"@cutoff_{k}", f"@holdout_end_{k}"
+        params[f"cutoff_{k}"] = cutoff
+        params[f"holdout_end_{k}"] = holdout_end or cutoff
+        upto = f"o.purchase_date <= {c}"
+        after = f"o.purchase_date > {c} and o.purchase_date <= {h}"
+        cols = [
+            f"max(case when {upto} then o.purchase_date end) as last_date",
+            f"sum(case when {upto} then 1 else 0 end) as n_occasions",
+            f"sum(case when {upto} then o.n_lines else 0 end) as n_lines",
+            f"sum(case when {upto} then o.spend else 0 end) as spend",
+            f"sum(case when {upto} and o.purchase_date > f.first_date then o.spend else 0 end)"
+            " as repeat_spend",
+        ]
+        for days in RECENT_DAYS:
+            params[f"recent_{days}_{k}"] = cutoff - timedelta(days=days)
+            cols.append(f"sum(case when o.purchase_date > @recent_{days}_{k} and {upto} "
+                        f"then 1 else 0 end) as n_recent_{days}")
+        cols += [
+            f"sum(case when {upto} then o.n_discount_lines else 0 end) as n_discount_lines",
+            f"sum(case when {upto} then o.n_discount_known else 0 end) as n_discount_known",
+            f"sum(case when {after} then 1 else 0 end) as n_holdout",
+            f"sum(case when {after} then o.spend else 0 end) as holdout_spend",
+        ]
+        # "<name> as <name>_<k>": one set of columns per cutoff
+        columns += [col.rsplit(" as ", 1)[0] + f" as {col.rsplit(' as ', 1)[1]}_{k}"
+                    for col in cols]
+    params["latest_cutoff"] = max(c for c, _ in cutoffs)
     sql = f"""
         with occasions as (
             select customer_id, purchase_date,
@@ -76,37 +107,30 @@ def period_summary(store: DataStore, cutoff: date, holdout_end: date | None = No
             from occasions
             group by customer_id
         )
-        select o.customer_id, f.first_date,
-               max(case when o.purchase_date <= @cutoff then o.purchase_date end) as last_date,
-               sum(case when o.purchase_date <= @cutoff then 1 else 0 end) as n_occasions,
-               sum(case when o.purchase_date <= @cutoff then o.n_lines else 0 end) as n_lines,
-               sum(case when o.purchase_date <= @cutoff then o.spend else 0 end) as spend,
-               sum(case when o.purchase_date <= @cutoff and o.purchase_date > f.first_date
-                        then o.spend else 0 end) as repeat_spend,
-               {", ".join(recent)},
-               sum(case when o.purchase_date <= @cutoff then o.n_discount_lines else 0 end)
-                   as n_discount_lines,
-               sum(case when o.purchase_date <= @cutoff then o.n_discount_known else 0 end)
-                   as n_discount_known,
-               sum(case when o.purchase_date > @cutoff and o.purchase_date <= @holdout_end
-                        then 1 else 0 end) as n_holdout,
-               sum(case when o.purchase_date > @cutoff and o.purchase_date <= @holdout_end
-                        then o.spend else 0 end) as holdout_spend
+        select o.customer_id, f.first_date, {", ".join(columns)}
         from occasions as o
         join firsts as f on f.customer_id = o.customer_id
-        where f.first_date <= @cutoff
+        where f.first_date <= @latest_cutoff
         group by o.customer_id, f.first_date
         order by o.customer_id
     """  # noqa: S608 - package-built relation name; values are parameters
     frame = store.query(sql, params)
-    for col in ("first_date", "last_date"):
-        frame[col] = pd.to_datetime(frame[col])
-    for col in ("spend", "repeat_spend", "holdout_spend"):
-        frame[col] = frame[col].astype(np.float64)
-    ints = [c for c in frame.columns if c.startswith("n_")]
-    frame[ints] = frame[ints].astype(np.int64)
+    frame["first_date"] = pd.to_datetime(frame["first_date"])
     frame["customer_id"] = frame["customer_id"].astype(str)
-    return frame
+    out = []
+    for k, (cutoff, _) in enumerate(cutoffs):
+        suffix = f"_{k}"
+        mine = [c for c in frame.columns if c.endswith(suffix)]
+        keep = (frame["first_date"] <= pd.Timestamp(cutoff)).to_numpy()
+        part = frame.loc[keep, ["customer_id", "first_date", *mine]].rename(
+            columns={c: c[: -len(suffix)] for c in mine}).reset_index(drop=True)
+        part["last_date"] = pd.to_datetime(part["last_date"])
+        for col in ("spend", "repeat_spend", "holdout_spend"):
+            part[col] = part[col].astype(np.float64)
+        ints = [c for c in part.columns if c.startswith("n_")]
+        part[ints] = part[ints].astype(np.int64)
+        out.append(part)
+    return out
 
 
 def btyd_summary(frame: pd.DataFrame, cutoff: date) -> pd.DataFrame:
@@ -142,24 +166,25 @@ def snapshot_features(store: DataStore) -> pd.DataFrame:
     feature mart plus discount, promotion and rating shares over the customer's lines."""
     cust = store.relation("marts", "customer_features")
     fct = store.relation("marts", "fct_purchases")
-    features = store.query(
-        f"""select customer_id, monetary_value, total_spend, n_purchases,
-                   stated_purchase_frequency, stated_purchases_per_year,
-                   stated_previous_purchases, has_subscription, preferred_payment_method,
-                   age, gender, census_region
-            from {cust}"""  # noqa: S608
+    out = store.query(
+        f"""with lines as (
+                select customer_id,
+                       avg(case when is_discount_applied then 1.0
+                                when not is_discount_applied then 0.0 end) as discount_share,
+                       avg(case when is_promo_code_used then 1.0
+                                when not is_promo_code_used then 0.0 end) as promo_share,
+                       avg(review_rating) as avg_review_rating
+                from {fct}
+                group by customer_id
+            )
+            select c.customer_id, c.monetary_value, c.total_spend, c.n_purchases,
+                   c.stated_purchase_frequency, c.stated_purchases_per_year,
+                   c.stated_previous_purchases, c.has_subscription,
+                   c.preferred_payment_method, c.age, c.gender, c.census_region,
+                   l.discount_share, l.promo_share, l.avg_review_rating
+            from {cust} as c
+            left join lines as l on l.customer_id = c.customer_id
+            order by c.customer_id"""  # noqa: S608
     )
-    lines = store.query(
-        f"""select customer_id,
-                   avg(case when is_discount_applied then 1.0
-                            when not is_discount_applied then 0.0 end) as discount_share,
-                   avg(case when is_promo_code_used then 1.0
-                            when not is_promo_code_used then 0.0 end) as promo_share,
-                   avg(review_rating) as avg_review_rating
-            from {fct}
-            group by customer_id"""  # noqa: S608
-    )
-    features["customer_id"] = features["customer_id"].astype(str)
-    lines["customer_id"] = lines["customer_id"].astype(str)
-    out = features.merge(lines, on="customer_id", how="left")
-    return out.sort_values("customer_id", ignore_index=True)
+    out["customer_id"] = out["customer_id"].astype(str)
+    return out

@@ -142,3 +142,18 @@ def bootstrap_auc_difference(y: np.ndarray, score_a: np.ndarray, score_b: np.nda
     lo, hi = (np.percentile(diffs, [2.5, 97.5]) if diffs else (np.nan, np.nan))
     return {"difference": point, "ci95_low": float(lo), "ci95_high": float(hi),
             "bootstrap_reps": len(diffs)}
+
+
+def stratified_sample(y: np.ndarray, max_rows: int, *, seed: int = 0) -> np.ndarray | None:
+    """Sorted positions of a random sample of at most ``max_rows`` of ``y`` that keeps each
+    class's share (to within one row), or None when ``y`` is small enough to use whole."""
+    y = np.asarray(y)
+    if y.size <= max_rows:
+        return None
+    rng = np.random.default_rng(seed)
+    picked = []
+    for cls in np.unique(y):
+        where = np.flatnonzero(y == cls)
+        take = max(1, round(max_rows * where.size / y.size))
+        picked.append(rng.choice(where, min(take, where.size), replace=False))
+    return np.sort(np.concatenate(picked))

@@ -52,6 +52,8 @@ class PropensityOutcome:
     with_all: PropensityResult
     without_leaky: PropensityResult
     baseline: dict[str, float]
+    #: customers the models were fitted and judged on when that is a sample (None: all)
+    n_sampled: int | None = None
 
 
 def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
@@ -77,34 +79,43 @@ def _model(frame: pd.DataFrame, seed: int) -> Pipeline:
     return make_pipeline(columns, LogisticRegression(max_iter=2000, random_state=seed))
 
 
-def _evaluate(X: pd.DataFrame, y: np.ndarray, cols: list[str], seed: int) -> PropensityResult:
+def _evaluate(X: pd.DataFrame, y: np.ndarray, cols: list[str], seed: int,
+              sample: np.ndarray | None = None) -> PropensityResult:
+    """Out-of-fold accuracy on the rows in ``sample`` (all when None) and production scores
+    for every row from a refit on those rows."""
     if not cols:  # nothing left: the prior is all there is
         prior = np.full(y.size, y.mean())
         return PropensityResult([], metrics.classification(y, prior),
                                 metrics.calibration_curve(y, prior), prior)
+    Xs, ys = (X, y) if sample is None else (X.iloc[sample], y[sample])
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
-    oof = cross_val_predict(_model(X[cols], seed), X[cols], y, cv=folds,
+    oof = cross_val_predict(_model(Xs[cols], seed), Xs[cols], ys, cv=folds,
                             method="predict_proba")[:, 1]
-    scores = _model(X[cols], seed).fit(X[cols], y).predict_proba(X[cols])[:, 1]
-    return PropensityResult(cols, metrics.classification(y, oof),
-                            metrics.calibration_curve(y, oof), scores)
+    scores = _model(Xs[cols], seed).fit(Xs[cols], ys).predict_proba(X[cols])[:, 1]
+    return PropensityResult(cols, metrics.classification(ys, oof),
+                            metrics.calibration_curve(ys, oof), scores)
 
 
 def train_and_evaluate(features: pd.DataFrame, y: np.ndarray, *, target: str,
-                       seed: int = 0) -> PropensityOutcome:
+                       seed: int = 0, max_customers: int | None = None) -> PropensityOutcome:
     """Leakage check, then out-of-fold accuracy and production scores with all features and
-    without the flagged ones. Constant and empty columns are dropped first."""
+    without the flagged ones. Constant and empty columns are dropped first. With more than
+    ``max_customers`` rows the leakage check, cross-validation and fits use a stratified
+    random sample of that many (:func:`.metrics.stratified_sample`); every row is scored."""
     y = np.asarray(y, dtype=np.int64)
     X = _prepare(features)
     X = X[[c for c in X.columns if X[c].nunique(dropna=True) > 1]]
-    findings = check_leakage(X, y, seed=seed)
+    sample = metrics.stratified_sample(y, max_customers, seed=seed) if max_customers else None
+    findings = (check_leakage(X, y, seed=seed) if sample is None
+                else check_leakage(X.iloc[sample], y[sample], seed=seed))
     leaky = set(flagged(findings))
     all_cols = list(X.columns)
-    with_all = _evaluate(X, y, all_cols, seed)
+    with_all = _evaluate(X, y, all_cols, seed, sample)
     clean = [c for c in all_cols if c not in leaky]
-    without = with_all if not leaky else _evaluate(X, y, clean, seed)
+    without = with_all if not leaky else _evaluate(X, y, clean, seed, sample)
     prior = np.full(y.size, y.mean())
     return PropensityOutcome(
         target=target, n_customers=int(y.size), positive_rate=float(y.mean()),
         leakage=findings, with_all=with_all, without_leaky=without,
-        baseline=metrics.classification(y, prior))
+        baseline=metrics.classification(y, prior),
+        n_sampled=None if sample is None else int(sample.size))

@@ -298,6 +298,14 @@ def _btyd(s: DataStore, ctx: _Ctx, res: _Results, span: data.Span, cal: pd.DataF
     return preds, val
 
 
+def _sampled(n_sampled: int | None, n_customers: int) -> dict[str, str]:
+    """The model card's note on a training sample (empty when every customer was used)."""
+    if n_sampled is None:
+        return {}
+    return {"sample": f"trained and judged on a stratified random sample of {n_sampled:,} of "
+                      f"the {n_customers:,} customers (models.max_training_customers)"}
+
+
 def _churn(ctx: _Ctx, res: _Results, cal_raw: pd.DataFrame, full_raw: pd.DataFrame,
            cal_end: date, last: date, references: dict[str, np.ndarray]) -> pd.DataFrame | None:
     y = churn.label(cal_raw)
@@ -310,7 +318,8 @@ def _churn(ctx: _Ctx, res: _Results, cal_raw: pd.DataFrame, full_raw: pd.DataFra
     ctx.progress("predict: training the next-period purchase classifier", 0.6)
     out = churn.train_and_evaluate(churn.features(cal_raw, cal_end), y,
                                    churn.features(full_raw, last), references=references,
-                                   seed=ctx.seed)
+                                   seed=ctx.seed,
+                                   max_customers=ctx.models.max_training_customers)
     version = cards.model_version(CHURN, {"features": out.used_features, "seed": ctx.seed,
                                           "window_days": window_days,
                                           "model_metrics": out.model_metrics})
@@ -334,15 +343,16 @@ def _churn(ctx: _Ctx, res: _Results, cal_raw: pd.DataFrame, full_raw: pd.DataFra
                  f"lift {mm['lift_top_decile']:.2f} (recency only: {bm['roc_auc']:.3f}, "
                  f"{bm['pr_auc']:.3f}, {bm['lift_top_decile']:.2f})", out.verdict],
         data={"source": "marts.fct_purchases aggregated per customer up to the cutoff",
-              "customers": out.n_train + out.n_test, "features": out.used_features,
+              "customers": out.n_customers, "features": out.used_features,
               "positive_class": f"buys at least once in the {window_days} days after the cutoff",
               "positive_rate": out.positive_rate},
         split={"feature_cutoff": cal_end, "label_window": f"{cal_end + timedelta(days=1)} .. "
                f"{last}", "window_days": window_days,
                "customers": f"stratified random {1 - churn.TEST_SHARE:.0%} train / "
                f"{churn.TEST_SHARE:.0%} test", "train": out.n_train, "test": out.n_test,
-               "production": f"refit on all {out.n_train + out.n_test} customers; scored on "
-               f"features as of {last}"},
+               **_sampled(out.n_sampled, out.n_customers),
+               "production": f"refit on the {out.n_train + out.n_test:,} customers above; "
+               f"every customer scored on features as of {last}"},
         method={"model": "scikit-learn HistGradientBoostingClassifier (100 trees of depth 3, "
                 "learning rate 0.1, at least 50 customers per leaf, L2 1.0)",
                 "churn_probability": "1 - P(buys in the next window)"},
@@ -384,8 +394,7 @@ def _dated(s: DataStore, ctx: _Ctx, res: _Results, ids: pd.Series) -> None:
     res.detail.update(calibration_end=cal_end.isoformat(), calibration_how=how,
                       holdout_end=span.last.isoformat())
     ctx.progress("predict: per-customer calibration/holdout split", 0.1)
-    cal_raw = data.period_summary(s, cal_end, span.last)
-    full_raw = data.period_summary(s, span.last)
+    cal_raw, full_raw = data.period_summaries(s, [(cal_end, span.last), (span.last, None)])
     cal = data.btyd_summary(cal_raw, cal_end)
     full = data.btyd_summary(full_raw, span.last)
     preds = pd.DataFrame({"customer_id": ids})
@@ -473,7 +482,8 @@ def _propensity(ctx: _Ctx, res: _Results, feats: pd.DataFrame) -> None:
     y = known["has_subscription"].astype(bool).to_numpy().astype(np.int64)
     ctx.progress("predict: subscription propensity and leakage check", 0.8)
     out = propensity.train_and_evaluate(known[list(PROPENSITY_FEATURES)], y,
-                                        target="has_subscription", seed=ctx.seed)
+                                        target="has_subscription", seed=ctx.seed,
+                                        max_customers=ctx.models.max_training_customers)
     leaky = [f.feature for f in out.leakage if f.flagged]
     version = cards.model_version(PROPENSITY, {"all": out.with_all.features,
                                                "clean": out.without_leaky.features,
@@ -494,7 +504,9 @@ def _propensity(ctx: _Ctx, res: _Results, feats: pd.DataFrame) -> None:
               "target": "has_subscription", "positive_rate": out.positive_rate,
               "candidate_features": list(PROPENSITY_FEATURES)},
         split={"cross_validation": f"{propensity.FOLDS}-fold stratified, out-of-fold "
-                                   "predictions", "production": "refit on all customers"},
+                                   "predictions", **_sampled(out.n_sampled, out.n_customers),
+               "production": "refit on the customers cross-validated; every customer "
+                             "scored"},
         method={"model": "logistic regression (L2) on standardised numeric and one-hot "
                          "categorical features"},
         metrics={"all_features": {"features": out.with_all.features, **a,
