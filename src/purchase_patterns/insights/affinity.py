@@ -92,12 +92,19 @@ def item_pairs(ctx: Context) -> pd.DataFrame:
         "having count(*) > 1), "
         "basket as (select occ.customer_id, occ.purchase_date, occ.item from occ join multi "
         "on occ.customer_id = multi.customer_id and occ.purchase_date = multi.purchase_date) ")
-    n_baskets = int(ctx.query(baskets + "select count(*) as n from multi", params)["n"].iloc[0])  # noqa: S608
-    items = ctx.query(baskets + "select item, count(*) as n from basket group by 1", params)  # noqa: S608
-    pairs = ctx.query(
-        baskets + "select x.item as a, y.item as b, count(*) as n from basket as x "  # noqa: S608
-        "join basket as y on x.customer_id = y.customer_id and x.purchase_date = y.purchase_date "
-        "and x.item < y.item group by 1, 2", params)
+    # one query (the baskets are built once): the pair counts, each item's basket count, and
+    # the number of baskets, told apart by ``part``
+    got = ctx.query(
+        baskets + "select 'pair' as part, x.item as a, y.item as b, count(*) as n "  # noqa: S608
+        "from basket as x join basket as y on x.customer_id = y.customer_id "
+        "and x.purchase_date = y.purchase_date and x.item < y.item group by 2, 3 "
+        "union all select 'item' as part, item as a, cast(null as string) as b, count(*) as n "
+        "from basket group by 2 "
+        "union all select 'baskets' as part, cast(null as string) as a, "
+        "cast(null as string) as b, count(*) as n from multi", params)
+    n_baskets = int(got.loc[got["part"] == "baskets", "n"].sum())
+    items = got.loc[got["part"] == "item", ["a", "n"]].rename(columns={"a": "item"})
+    pairs = got.loc[got["part"] == "pair", ["a", "b", "n"]].reset_index(drop=True)
     if pairs.empty or not n_baskets:
         return pd.DataFrame()
     both = pd.concat([pairs, pairs.rename(columns={"a": "b", "b": "a"})], ignore_index=True)
