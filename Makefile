@@ -28,7 +28,7 @@ TEST_APT := chromium poppler-utils
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: run test test-cloud lint bench bench-smoke bench-dashboard airflow dashboard emulators clean distclean help apt-run apt-test
+.PHONY: run test test-cloud lint bench bench-smoke bench-dashboard bench-dashboard-floor airflow dashboard emulators clean distclean help apt-run apt-test
 
 help:
 	@echo "make run   - set up and run the main job on a demo dataset, then serve the dashboard"
@@ -39,6 +39,7 @@ help:
 	@echo "make bench - benchmarks: BENCH_SIZES=100k,1M,10M BENCH_REPEATS=3 (slow; 100M separately)"
 	@echo "make bench-smoke - the benchmark harness at its smoke size"
 	@echo "make bench-dashboard - dashboard filter-change latency (BENCH_CUSTOMERS=100000)"
+	@echo "make bench-dashboard-floor - where that latency goes: our queries vs DuckDB alone"
 	@echo "make airflow - Airflow on this machine (127.0.0.1:$(AIRFLOW_PORT)) with the project's DAGs"
 	@echo "make clean - remove ./data and caches"
 
@@ -126,6 +127,12 @@ bench-smoke: $(VENV)/.test-$(STAMP_KEY) apt-run
 BENCH_CUSTOMERS ?= 100000
 bench-dashboard: $(VENV)/.test-$(STAMP_KEY) apt-run
 	$(BIN)/python bench/bench_dashboard.py --customers $(BENCH_CUSTOMERS)
+
+# where a filter change's time goes: our queries vs DuckDB alone on the best layout (same
+# warehouse as bench-dashboard; BENCH_BROWSER_JSON: its report, to split off the rest)
+bench-dashboard-floor: $(VENV)/.test-$(STAMP_KEY)
+	$(BIN)/python bench/dashboard_floor.py --customers $(BENCH_CUSTOMERS) \
+	  $(if $(BENCH_BROWSER_JSON),--browser-json $(BENCH_BROWSER_JSON))
 
 lint: $(VENV)/.test-$(STAMP_KEY)
 	$(BIN)/ruff check src tests dags dashboard bench

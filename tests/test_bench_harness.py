@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
 import bench_dashboard  # noqa: E402
+import dashboard_floor  # noqa: E402
 import harness  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -157,3 +158,16 @@ def test_pandas_script_gives_our_numbers(smoke):
     assert pandas["customers"] == customers
     assert pandas["rows_clean"] == pandas["rows_in"] == size["rows"]
     assert size["agreement"]["rfm_counts_equal"] and size["agreement"]["season_totals_equal"]
+
+
+def test_dashboard_floor_splits_a_filter_change(smoke):
+    """``bench/dashboard_floor.py`` on the smoke run's warehouse: every selection of the
+    browser benchmark timed three ways, and the floor's exact customers and orders equal what
+    the dashboard's own KPI query says (``measure`` asserts it for each selection)."""
+    report, _, _ = smoke
+    [size] = report["sizes"]
+    got = dashboard_floor.measure(Path(size["home"]), 1)
+    assert [c["change"] for c in got["changes"]] == [c[0] for c in bench_dashboard.CLICKS]
+    for c in got["changes"]:
+        assert c["ours_ms"] > 0 and c["floor_exact_ms"] > 0 and c["floor_additive_ms"] > 0
+    assert got["rows"] > 0 and got["narrow_table_build_s"] >= 0
