@@ -109,8 +109,8 @@ test-cloud: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY) apt-test
 # Benchmarks (bench/harness.py; slow, never on a busy machine): datasets of BENCH_SIZES purchase
 # rows (generated once into bench/.cache/), each command BENCH_REPEATS times in its own process;
 # results in bench/results/ (results.json, results.md). BENCH_ONLY picks parts
-# (floor,ours,pandas,clv,dashboard). 100M rows is a separate run, into bench/results/100M/:
-#   make bench BENCH_SIZES=100M BENCH_REPEATS=1 BENCH_ONLY=floor,ours,pandas
+# (floor,ours,run,pandas,clv,dashboard; run = end to end only). 100M rows is a separate run, into bench/results/100M/:
+#   make bench BENCH_SIZES=100M BENCH_REPEATS=1 BENCH_ONLY=floor,run,pandas
 BENCH_SIZES ?= 100k,1M,10M
 BENCH_REPEATS ?= 3
 BENCH_CLV_CUSTOMERS ?= 100k,1M

@@ -28,7 +28,7 @@ measurement, the ratios ours/floor and pandas/ours, the time per row at each sca
 targets of issue 9 marked met / not met from these measurements.
 
     python bench/harness.py                                   # 100k, 1M, 10M rows, 3 repeats
-    python bench/harness.py --sizes 100M --repeats 1 --only floor,ours,pandas
+    python bench/harness.py --sizes 100M --repeats 1 --only floor,run,pandas
                                           # the 100M run, separately (into bench/results/100M)
     python bench/harness.py --smoke       # 2k rows, 1 repeat (make test runs it)
 """
@@ -67,7 +67,8 @@ ROOT = BENCH.parent
 BIN = Path(sys.executable).parent
 PY = str(BIN / "python")
 CLI = [str(BIN / "purchase-patterns")]
-ALL_PARTS = ("floor", "ours", "pandas", "clv", "dashboard")
+#: "run" is the end-to-end run alone (no per-stage runs): for sizes where one run is long
+ALL_PARTS = ("floor", "ours", "run", "pandas", "clv", "dashboard")
 DEFAULT_SIZES = "100k,1M,10M"
 SMOKE = "2k"
 #: purchase lines per customer the generator makes with its default parameters (measured:
@@ -168,14 +169,16 @@ def _fresh(home: Path) -> Callable[[], None]:
     return lambda: shutil.rmtree(home, ignore_errors=True)
 
 
-def ours(run: Runner, csv: Path, work: Path) -> list[Measurement]:
-    """End to end in ``work/run`` (left published, for the dashboard), then the stages one by
-    one in ``work/stages``."""
+def ours(run: Runner, csv: Path, work: Path, *, stages_too: bool = True) -> list[Measurement]:
+    """End to end in ``work/run`` (left published, for the dashboard), then (unless
+    ``stages_too`` is false) the stages one by one in ``work/stages``."""
     home, stages = work / "run", work / "stages"
     ms = [run("ours_run", CLI + ["--home", str(home), "run", "--input", str(csv)],
-              before=_fresh(home)),
-          run("ours_ingest", CLI + ["--home", str(stages), "ingest", "--input", str(csv)],
-              before=_fresh(stages))]
+              before=_fresh(home))]
+    if not stages_too:
+        return ms
+    ms.append(run("ours_ingest", CLI + ["--home", str(stages), "ingest", "--input", str(csv)],
+                  before=_fresh(stages)))
     # every transform starts, as the end-to-end run's does, without dbt's parse cache
     dbt_cache = dbt_dir(load_settings(home=stages))
     for stage in STAGES:
@@ -287,8 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         ms: list[Measurement] = []
         if "floor" in parts:
             ms += floor(run, csv, work)
-        if "ours" in parts:
-            ms += ours(run, csv, work)
+        if "ours" in parts or "run" in parts:
+            ms += ours(run, csv, work, stages_too="ours" in parts)
         if "pandas" in parts:
             ms += pandas_script(run, csv, work)
         entry = {"label": label(n), "rows": rows, "customers": customers,
