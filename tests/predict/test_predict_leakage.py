@@ -140,3 +140,15 @@ def test_models_trained_on_a_sample_still_score_every_customer(built_home, cdnow
     assert out.n_sampled == 1_500 and out.n_customers == 3_900
     assert {"discount_share", "promo_share"} <= {f.feature for f in out.leakage if f.flagged}
     assert len(out.with_all.scores) == len(out.without_leaky.scores) == 3_900
+
+
+def test_chunked_scoring_equals_one_call():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": rng.normal(size=2_500), "b": rng.integers(0, 5, 2_500)})
+    y = (X["a"] + rng.normal(scale=0.5, size=2_500) > 0).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
+    chunked = metrics.predict_positive(model, X, chunk_rows=700)  # 3 full chunks + a short one
+    assert chunked.shape == (2_500,)
+    np.testing.assert_array_equal(chunked, model.predict_proba(X)[:, 1])

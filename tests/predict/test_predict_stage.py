@@ -300,3 +300,20 @@ def test_predict_before_transform_is_a_usage_error(settings, cdnow_sample):
     predict_stage(settings, summary)
     assert summary.exit_code == 2 and summary.stages[-1].status == "failed"
     assert "run 'purchase-patterns transform'" in summary.errors[-1]
+
+
+def test_attach_aligns_on_customer_id_with_or_without_the_same_customers():
+    from purchase_patterns.predict.stage import _attach, _frame
+
+    preds = pd.DataFrame({"customer_id": ["a", "b", "c"]})
+    same = _attach(preds.copy(), pd.DataFrame({"customer_id": ["a", "b", "c"], "v": [1.0, 2, 3]}))
+    assert same["v"].tolist() == [1.0, 2.0, 3.0]
+    subset = _attach(preds.copy(), pd.DataFrame({"customer_id": ["c", "a"], "v": [3.0, 1.0]}))
+    assert subset["customer_id"].tolist() == ["a", "b", "c"]
+    assert subset["v"].tolist()[0] == 1.0 and np.isnan(subset["v"].tolist()[1])
+    assert subset["v"].tolist()[2] == 3.0
+    # scalars fill a column; a missing text column is NULL (None), a missing number NaN
+    f = _frame({"id": object, "run_id": object, "x": np.float64, "note": object},
+               {"id": np.array(["a", "b"], dtype=object), "run_id": "r1"}, 2)
+    assert f["run_id"].tolist() == ["r1", "r1"] and f["note"].tolist() == [None, None]
+    assert f["x"].isna().all() and list(f.columns) == ["id", "run_id", "x", "note"]

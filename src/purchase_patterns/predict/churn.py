@@ -167,7 +167,7 @@ def train_and_evaluate(cal_features: pd.DataFrame, y: np.ndarray, score_features
             for name, p in (references or {}).items()}
 
     final = _model(seed).fit(X, y)
-    churn = 1.0 - final.predict_proba(score_features[used])[:, 1]
+    churn = 1.0 - metrics.predict_positive(final, score_features[used])
     return ChurnOutcome(
         used_features=used, leakage=findings, n_train=int(idx_train.size),
         n_test=int(idx_test.size), positive_rate=positive_rate, n_customers=n_customers,

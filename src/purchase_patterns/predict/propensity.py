@@ -91,7 +91,7 @@ def _evaluate(X: pd.DataFrame, y: np.ndarray, cols: list[str], seed: int,
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
     oof = cross_val_predict(_model(Xs[cols], seed), Xs[cols], ys, cv=folds,
                             method="predict_proba")[:, 1]
-    scores = _model(Xs[cols], seed).fit(Xs[cols], ys).predict_proba(X[cols])[:, 1]
+    scores = metrics.predict_positive(_model(Xs[cols], seed).fit(Xs[cols], ys), X[cols])
     return PropensityResult(cols, metrics.classification(ys, oof),
                             metrics.calibration_curve(ys, oof), scores)
 

@@ -65,16 +65,41 @@ def _noop(_msg: str, _frac: float | None = None) -> None:
 
 def _frame(columns: dict[str, Any], data_: dict[str, Any] | None = None,
            n: int = 0) -> pd.DataFrame:
-    """A frame with exactly ``columns`` (in order, with their dtypes); missing ones NULL."""
+    """A frame with exactly ``columns`` (in order, with their dtypes); missing ones NULL.
+    A scalar fills its column with that one object (no per-row copies: at 20M customers each
+    text column built row by row would cost a gigabyte)."""
     data_ = data_ or {}
     out = {}
     for col, dtype in columns.items():
-        values = data_.get(col, [None] * n)
-        if np.isscalar(values) or values is None:
-            values = [values] * n
+        values = data_.get(col)
+        if values is None or np.isscalar(values):
+            if dtype is object:
+                filled = np.empty(n, dtype=object)
+                filled[:] = values
+                out[col] = pd.Series(filled, dtype=object)
+            else:
+                out[col] = pd.Series(np.full(n, np.nan if values is None else values),
+                                     dtype=dtype)
+            continue
         series = pd.Series(values, dtype=object if dtype is object else dtype)
-        out[col] = series.where(series.notna(), None) if dtype is object else series
+        if dtype is object and series.isna().any():
+            series = series.where(series.notna(), None)
+        out[col] = series
     return pd.DataFrame(out)
+
+
+def _attach(preds: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    """``preds`` (one row per customer) with the columns of ``extra`` (keyed by
+    ``customer_id``, a subset of the customers) beside it; customers not in ``extra`` get
+    NULL. Both come ordered by customer id, so when they hold the same customers the columns
+    are attached in place, without a merge on the text key (which at 20M customers builds a
+    hash table of every id)."""
+    left, right = preds["customer_id"].to_numpy(), extra["customer_id"].to_numpy()
+    if left.size == right.size and (left == right).all():
+        for col in extra.columns.drop("customer_id"):
+            preds[col] = extra[col].to_numpy()
+        return preds
+    return preds.merge(extra, on="customer_id", how="left")
 
 
 @dataclass
@@ -408,11 +433,11 @@ def _dated(s: DataStore, ctx: _Ctx, res: _Results, ids: pd.Series) -> None:
             btyd_preds["repeat_purchases"] = full["x"].to_numpy()
             btyd_preds["weeks_first_to_last"] = full["t_x"].to_numpy()
             btyd_preds["weeks_observed"] = full["T"].to_numpy()
-            preds = preds.merge(btyd_preds, on="customer_id", how="left")
+            preds = _attach(preds, btyd_preds)
     if want_churn:
         churn_preds = _churn(ctx, res, cal_raw, full_raw, cal_end, span.last, references)
         if churn_preds is not None:
-            preds = preds.merge(churn_preds, on="customer_id", how="left")
+            preds = _attach(preds, churn_preds)
             if "model_version" in preds:
                 preds["model_version"] = (preds["model_version"].astype(object) + ";"
                                           + preds["churn_model_version"].astype(object))
