@@ -69,27 +69,26 @@ def period_summaries(store: DataStore,
         params[f"holdout_end_{k}"] = holdout_end or cutoff
         upto = f"o.purchase_date <= {c}"
         after = f"o.purchase_date > {c} and o.purchase_date <= {h}"
-        cols = [
-            f"max(case when {upto} then o.purchase_date end) as last_date",
-            f"sum(case when {upto} then 1 else 0 end) as n_occasions",
-            f"sum(case when {upto} then o.n_lines else 0 end) as n_lines",
-            f"sum(case when {upto} then o.spend else 0 end) as spend",
-            f"sum(case when {upto} and o.purchase_date > f.first_date then o.spend else 0 end)"
-            " as repeat_spend",
-        ]
+        exprs = {
+            "last_date": f"max(case when {upto} then o.purchase_date end)",
+            "n_occasions": f"sum(case when {upto} then 1 else 0 end)",
+            "n_lines": f"sum(case when {upto} then o.n_lines else 0 end)",
+            "spend": f"sum(case when {upto} then o.spend else 0 end)",
+            "repeat_spend": f"sum(case when {upto} and o.purchase_date > f.first_date "
+                            "then o.spend else 0 end)",
+        }
         for days in RECENT_DAYS:
             params[f"recent_{days}_{k}"] = cutoff - timedelta(days=days)
-            cols.append(f"sum(case when o.purchase_date > @recent_{days}_{k} and {upto} "
-                        f"then 1 else 0 end) as n_recent_{days}")
-        cols += [
-            f"sum(case when {upto} then o.n_discount_lines else 0 end) as n_discount_lines",
-            f"sum(case when {upto} then o.n_discount_known else 0 end) as n_discount_known",
-            f"sum(case when {after} then 1 else 0 end) as n_holdout",
-            f"sum(case when {after} then o.spend else 0 end) as holdout_spend",
-        ]
-        # "<name> as <name>_<k>": one set of columns per cutoff
-        columns += [col.rsplit(" as ", 1)[0] + f" as {col.rsplit(' as ', 1)[1]}_{k}"
-                    for col in cols]
+            exprs[f"n_recent_{days}"] = (f"sum(case when o.purchase_date > @recent_{days}_{k} "
+                                         f"and {upto} then 1 else 0 end)")
+        exprs |= {
+            "n_discount_lines": f"sum(case when {upto} then o.n_discount_lines else 0 end)",
+            "n_discount_known": f"sum(case when {upto} then o.n_discount_known else 0 end)",
+            "n_holdout": f"sum(case when {after} then 1 else 0 end)",
+            "holdout_spend": f"sum(case when {after} then o.spend else 0 end)",
+        }
+        # one set of columns per cutoff: <name>_<k>
+        columns += [f"{expr} as {name}_{k}" for name, expr in exprs.items()]
     params["latest_cutoff"] = max(c for c, _ in cutoffs)
     sql = f"""
         with occasions as (

@@ -79,15 +79,15 @@ def _model(frame: pd.DataFrame, seed: int) -> Pipeline:
     return make_pipeline(columns, LogisticRegression(max_iter=2000, random_state=seed))
 
 
-def _evaluate(X: pd.DataFrame, y: np.ndarray, cols: list[str], seed: int,
-              sample: np.ndarray | None = None) -> PropensityResult:
-    """Out-of-fold accuracy on the rows in ``sample`` (all when None) and production scores
-    for every row from a refit on those rows."""
+def _evaluate(X: pd.DataFrame, y: np.ndarray, fit_on: tuple[pd.DataFrame, np.ndarray],
+              cols: list[str], seed: int) -> PropensityResult:
+    """Out-of-fold accuracy on the rows ``fit_on`` (all of ``X``, ``y`` or a sample of them)
+    and production scores for every row of ``X`` from a refit on those rows."""
     if not cols:  # nothing left: the prior is all there is
         prior = np.full(y.size, y.mean())
         return PropensityResult([], metrics.classification(y, prior),
                                 metrics.calibration_curve(y, prior), prior)
-    Xs, ys = (X, y) if sample is None else (X.iloc[sample], y[sample])
+    Xs, ys = fit_on
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
     oof = cross_val_predict(_model(Xs[cols], seed), Xs[cols], ys, cv=folds,
                             method="predict_proba")[:, 1]
@@ -106,13 +106,13 @@ def train_and_evaluate(features: pd.DataFrame, y: np.ndarray, *, target: str,
     X = _prepare(features)
     X = X[[c for c in X.columns if X[c].nunique(dropna=True) > 1]]
     sample = metrics.stratified_sample(y, max_customers, seed=seed) if max_customers else None
-    findings = (check_leakage(X, y, seed=seed) if sample is None
-                else check_leakage(X.iloc[sample], y[sample], seed=seed))
+    fit_on = (X, y) if sample is None else (X.iloc[sample], y[sample])
+    findings = check_leakage(*fit_on, seed=seed)
     leaky = set(flagged(findings))
     all_cols = list(X.columns)
-    with_all = _evaluate(X, y, all_cols, seed, sample)
+    with_all = _evaluate(X, y, fit_on, all_cols, seed)
     clean = [c for c in all_cols if c not in leaky]
-    without = with_all if not leaky else _evaluate(X, y, clean, seed, sample)
+    without = with_all if not leaky else _evaluate(X, y, fit_on, clean, seed)
     prior = np.full(y.size, y.mean())
     return PropensityOutcome(
         target=target, n_customers=int(y.size), positive_rate=float(y.mean()),

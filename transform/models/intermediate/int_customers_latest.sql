@@ -11,23 +11,8 @@ purchases as (
 
 ranked as (
 
-    -- only the columns kept: the window materialises every row it ranks (at 100M purchase
-    -- lines, the whole enriched row would not fit in the memory limit)
     select
-        customer_id,
-        age,
-        age_band,
-        gender,
-        state_name,
-        state_code,
-        census_region,
-        census_division,
-        has_subscription,
-        stated_previous_purchases,
-        preferred_payment_method,
-        stated_purchase_frequency,
-        batch_id,
-        batch_loaded_at,
+        *,
         row_number() over (
             partition by customer_id
             order by
