@@ -45,3 +45,25 @@ def test_read_only_store_refuses_writes(settings):
         assert s.query(f"select x from {s.relation('analytics', 't')}")["x"].tolist() == [1]  # noqa: S608
         with pytest.raises(PermissionError):
             s.write("analytics", "t", pd.DataFrame({"x": [2]}))
+
+
+def test_query_batches_gives_the_query_in_parts(settings):
+    with store(settings) as s:
+        s.write("analytics", "n", pd.DataFrame({"i": range(5000), "k": [f"c{i}" for i in
+                                                                      range(5000)]}))
+        rel = s.relation("analytics", "n")
+        sql = f"select i, k from {rel} where i >= @lo order by i"  # noqa: S608
+        parts = list(s.query_batches(sql, {"lo": 10}, rows=2048))
+        assert len(parts) == 3 and all(len(p) <= 2048 for p in parts)
+        joined = pd.concat(parts, ignore_index=True)
+        pd.testing.assert_frame_equal(joined, s.query(sql, {"lo": 10}))
+        empty = list(s.query_batches(sql, {"lo": 10**6}))
+        assert len(empty) == 1 and empty[0].empty and list(empty[0].columns) == ["i", "k"]
+
+
+def test_release_freed_memory_asks_the_c_library():
+    import sys
+
+    from purchase_patterns.memory import release_freed_memory
+
+    assert release_freed_memory() is sys.platform.startswith("linux")

@@ -25,7 +25,7 @@ import decimal
 import re
 import tempfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,8 @@ class BigQueryStore:
         return f"`{self.table_id(layer, table)}`"
 
     # -- reading ------------------------------------------------------------------------------
-    def _run(self, sql: str, params: Mapping[str, Any] | None) -> Any:
+    def _run(self, sql: str, params: Mapping[str, Any] | None,
+             page_size: int | None = None) -> Any:
         """Run a query job to completion; returns its rows. Only the parameters the SQL
         names are sent."""
         used = set(_PARAM.findall(sql))
@@ -108,7 +109,7 @@ class BigQueryStore:
         )
         job = self.client.query(sql, job_config=config, timeout=self.timeout,
                                 retry=self.retry, job_retry=None)
-        return job.result(timeout=self.timeout, retry=self.retry)
+        return job.result(timeout=self.timeout, retry=self.retry, page_size=page_size)
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         rows = self._run(sql, params)
@@ -116,6 +117,20 @@ class BigQueryStore:
         frame = arrow.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype(),
                                               pa.bool_(): pd.BooleanDtype()}.get)
         return _normalise(frame, rows.schema)
+
+    def query_batches(self, sql: str, params: Mapping[str, Any] | None = None,
+                      rows: int = 1_000_000) -> Iterator[pd.DataFrame]:
+        """:meth:`query`, one page of results at a time (pages of about ``rows`` rows; at
+        least one frame, possibly empty)."""
+        result = self._run(sql, params, page_size=rows)
+        mapper = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
+        empty = True
+        for batch in result.to_arrow_iterable():
+            empty = False
+            yield _normalise(batch.to_pandas(types_mapper=mapper), result.schema)
+        if empty:
+            yield _normalise(result.to_arrow(create_bqstorage_client=False).to_pandas(
+                types_mapper=mapper), result.schema)
 
     def has_table(self, layer: str, table: str) -> bool:
         try:

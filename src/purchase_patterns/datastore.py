@@ -10,7 +10,9 @@ in three verbs.
   Identifiers come only from the package, never from user input.
 - ``store.query(sql, {"state": "Texas"})`` runs a query with **named parameters** written
   ``@name`` (BigQuery's syntax; rewritten to ``$name`` for DuckDB) and returns a pandas
-  DataFrame. Values never enter the SQL text.
+  DataFrame. Values never enter the SQL text. ``store.query_batches(sql, params)`` gives the
+  same result as a sequence of smaller DataFrames, for results too large to hold twice (the
+  warehouse's copy and pandas') at once.
 - ``store.write("analytics", "customer_segments", frame)`` replaces a table with a DataFrame
   (atomically: readers see the old table or the new one). ``write_many`` replaces several in
   one transaction where the target has transactions (on BigQuery: all frames are loaded into
@@ -40,6 +42,8 @@ from .settings import Settings
 LAYERS = ("raw", "meta", "staging", "intermediate", "marts", "quality", "reference",
           "analytics")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Rows per DataFrame from :meth:`DataStore.query_batches` unless asked otherwise.
+BATCH_ROWS = 1_000_000
 _PARAM = re.compile(r"(?<![@\w])@([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -57,6 +61,9 @@ class DataStore(Protocol):
     def relation(self, layer: str, table: str) -> str: ...
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame: ...
+
+    def query_batches(self, sql: str, params: Mapping[str, Any] | None = None,
+                      rows: int = ...) -> Iterator[pd.DataFrame]: ...
 
     def has_table(self, layer: str, table: str) -> bool: ...
 
@@ -91,6 +98,22 @@ class DuckDBStore:
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         return self.con.execute(_PARAM.sub(lambda m: "$" + m.group(1), sql),
                                 dict(params or {})).df()
+
+    def query_batches(self, sql: str, params: Mapping[str, Any] | None = None,
+                      rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
+        """:meth:`query` in batches of about ``rows`` rows (at least one batch, possibly
+        empty), with the same column types."""
+        vectors = max(1, rows // 2048)  # DuckDB hands results over in vectors of 2048 rows
+        cur = self.con.execute(_PARAM.sub(lambda m: "$" + m.group(1), sql), dict(params or {}))
+        first = True
+        while True:
+            chunk = cur.fetch_df_chunk(vectors)
+            if len(chunk) == 0 and not first:
+                return
+            first = False
+            yield chunk
+            if len(chunk) == 0:
+                return
 
     def has_table(self, layer: str, table: str) -> bool:
         return bool(self.con.execute(

@@ -122,3 +122,16 @@ def test_loader_tables_partitioning_and_run_log(bq):
     log = bq.query(f"select stage, rows, detail from {bq.relation('meta', 'run_log')}")
     assert (log["stage"].tolist(), log["detail"].tolist()) == (["ingest"], ["d"])
     assert log["rows"].isna().all()
+
+
+def test_query_batches_gives_the_query_in_pages(bq):
+    bq.write("analytics", "n", pd.DataFrame({"i": range(5000), "k": [f"c{i}" for i in
+                                                                   range(5000)]}))
+    rel = bq.relation("analytics", "n")
+    sql = f"select i, k from {rel} where i >= @lo order by i"  # noqa: S608
+    parts = list(bq.query_batches(sql, {"lo": 10}, rows=2048))
+    assert len(parts) == 3 and sum(len(p) for p in parts) == 4990
+    joined = pd.concat(parts, ignore_index=True)
+    pd.testing.assert_frame_equal(joined, bq.query(sql, {"lo": 10}))
+    empty = list(bq.query_batches(sql, {"lo": 10**6}))
+    assert len(empty) == 1 and empty[0].empty

@@ -317,3 +317,62 @@ def test_attach_aligns_on_customer_id_with_or_without_the_same_customers():
                {"id": np.array(["a", "b"], dtype=object), "run_id": "r1"}, 2)
     assert f["run_id"].tolist() == ["r1", "r1"] and f["note"].tolist() == [None, None]
     assert f["x"].isna().all() and list(f.columns) == ["id", "run_id", "x", "note"]
+
+
+def test_attach_compares_ids_of_different_storage():
+    """pandas string ids (how query results arrive) and object ids align the same way."""
+    from purchase_patterns.predict.stage import _attach
+
+    preds = pd.DataFrame({"customer_id": pd.Series(["a", "b"], dtype="string")})
+    got = _attach(preds, pd.DataFrame({"customer_id": pd.Series(["a", "b"], dtype=object),
+                                       "v": [1.0, 2.0]}))
+    assert got["v"].tolist() == [1.0, 2.0]
+
+
+def test_join_versions_per_row_with_missing_sides():
+    from purchase_patterns.predict.stage import _const, _join_versions
+
+    a = pd.Series(["clv@1", None, "clv@1", None], dtype=object)
+    b = pd.Series(["churn@2", "churn@2", None, None], dtype=object)
+    out = _join_versions(a, b)
+    assert out.tolist() == ["clv@1;churn@2", "churn@2", "clv@1", None]
+    # rows with the same pair of versions point at one string object, not a copy each
+    same = _join_versions(pd.Series(["v"] * 3, dtype=object), pd.Series(["w"] * 3, dtype=object))
+    assert same.tolist() == ["v;w"] * 3 and len({id(v) for v in same}) == 1
+    c = _const("x", 4)
+    assert c.dtype == object and c.tolist() == ["x"] * 4 and len({id(v) for v in c}) == 1
+
+
+def test_frame_keeps_string_ids_and_numeric_arrays_without_copies():
+    from purchase_patterns.predict.stage import _frame
+
+    ids = pd.Series(["a", "b", "c"], dtype="string")
+    x = np.array([1.0, 2.0, 3.0])
+    f = _frame({"customer_id": object, "x": np.float64}, {"customer_id": ids, "x": x}, 3)
+    assert f["customer_id"].tolist() == ["a", "b", "c"]
+    assert pd.api.types.is_string_dtype(f["customer_id"].dtype)
+    assert np.shares_memory(f["x"].to_numpy(), x)
+
+
+def test_period_summaries_are_the_same_in_one_batch_or_many(built_home, monkeypatch):
+    """The summary is read in batches; where the batches split changes nothing."""
+    from purchase_patterns.datastore import store
+    from purchase_patterns.predict import data
+
+    settings = load_settings(home=built_home("cdnow_sample"))
+    cutoffs = [(date(1997, 9, 30), date(1998, 6, 30)), (date(1998, 6, 30), None)]
+    with store(settings, read_only=True) as s:
+        whole = data.period_summaries(s, cutoffs)
+        monkeypatch.setattr(data, "SUMMARY_BATCH_ROWS", 2048)
+        batches = []
+        real = s.query_batches
+        monkeypatch.setattr(s, "query_batches", lambda *a, **k: batches.append(1) or real(*a, **k))
+        parts = data.period_summaries(s, cutoffs)
+    assert batches, "the summary is read through query_batches"
+    for one, many in zip(whole, parts, strict=True):
+        assert len(one) > 2048  # more than one batch
+        pd.testing.assert_frame_equal(one, many)
+    cal, full = whole
+    assert (full["n_holdout"] == 0).all() and (full["holdout_spend"] == 0).all()
+    assert cal["n_holdout"].sum() > 0
+    assert cal["n_occasions"].dtype == np.int32 and cal["spend"].dtype == np.float64

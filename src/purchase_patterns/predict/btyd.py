@@ -65,7 +65,7 @@ def predict(bg: BgNbdParams, spend: SpendFit, summary: pd.DataFrame, *, horizon_
     horizon, ``p_alive``, ``expected_avg_spend`` and discounted ``clv`` (NaN when the spend
     model is unusable)."""
     x, t_x, T = (summary[c].to_numpy() for c in ("x", "t_x", "T"))
-    out = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy()})
+    out = pd.DataFrame({"customer_id": summary["customer_id"].reset_index(drop=True)})
     out["p_alive"] = bgnbd.p_alive(bg, x, t_x, T)
     if spend.usable:
         assert spend.fit is not None

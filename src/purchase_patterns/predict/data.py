@@ -56,39 +56,59 @@ def period_summary(store: DataStore, cutoff: date, holdout_end: date | None = No
     return period_summaries(store, [(cutoff, holdout_end)])[0]
 
 
+#: Per-customer count columns of a period summary, stored as int32 (a customer with more
+#: than two billion purchase occasions is not a customer); money is float64, dates
+#: datetime64. Compact types matter: at 20 million customers each column of a summary is
+#: 80 MB as int32 and 160 MB as int64.
+COUNT_COLUMNS = ("n_occasions", "n_lines", "n_recent_90", "n_recent_180", "n_discount_lines",
+                 "n_discount_known", "n_holdout")
+MONEY_COLUMNS = ("spend", "repeat_spend", "holdout_spend")
+#: Rows per batch read from the warehouse by :func:`period_summaries`.
+SUMMARY_BATCH_ROWS = 1_000_000
+
+
 def period_summaries(store: DataStore,
                      cutoffs: list[tuple[date, date | None]]) -> list[pd.DataFrame]:
     """:func:`period_summary` for each ``(cutoff, holdout_end)`` pair, from one pass over the
-    purchase lines (the occasions are aggregated once for all of them)."""
+    purchase lines (the occasions are aggregated once for all of them).
+
+    The result is read in batches and kept in compact columns (see :data:`COUNT_COLUMNS`), so
+    memory holds one copy of the summaries, not the warehouse's result plus pandas' copy of it
+    plus each period's slice."""
     fct = store.relation("marts", "fct_purchases")
     params: dict[str, Any] = {}
     columns = []
+    names: list[list[str]] = []
     for k, (cutoff, holdout_end) in enumerate(cutoffs):
         c, h = f"@cutoff_{k}", f"@holdout_end_{k}"
         params[f"cutoff_{k}"] = cutoff
-        params[f"holdout_end_{k}"] = holdout_end or cutoff
         upto = f"o.purchase_date <= {c}"
-        after = f"o.purchase_date > {c} and o.purchase_date <= {h}"
         exprs = {
             "last_date": f"max(case when {upto} then o.purchase_date end)",
-            "n_occasions": f"sum(case when {upto} then 1 else 0 end)",
-            "n_lines": f"sum(case when {upto} then o.n_lines else 0 end)",
+            "n_occasions": f"count(case when {upto} then 1 end)",
+            "n_lines": f"cast(sum(case when {upto} then o.n_lines else 0 end) as bigint)",
             "spend": f"sum(case when {upto} then o.spend else 0 end)",
             "repeat_spend": f"sum(case when {upto} and o.purchase_date > f.first_date "
                             "then o.spend else 0 end)",
         }
         for days in RECENT_DAYS:
             params[f"recent_{days}_{k}"] = cutoff - timedelta(days=days)
-            exprs[f"n_recent_{days}"] = (f"sum(case when o.purchase_date > @recent_{days}_{k} "
-                                         f"and {upto} then 1 else 0 end)")
+            exprs[f"n_recent_{days}"] = (f"count(case when o.purchase_date > @recent_{days}_{k} "
+                                         f"and {upto} then 1 end)")
         exprs |= {
-            "n_discount_lines": f"sum(case when {upto} then o.n_discount_lines else 0 end)",
-            "n_discount_known": f"sum(case when {upto} then o.n_discount_known else 0 end)",
-            "n_holdout": f"sum(case when {after} then 1 else 0 end)",
-            "holdout_spend": f"sum(case when {after} then o.spend else 0 end)",
+            "n_discount_lines": f"cast(sum(case when {upto} then o.n_discount_lines else 0 end) "
+                                "as bigint)",
+            "n_discount_known": f"cast(sum(case when {upto} then o.n_discount_known else 0 end) "
+                                "as bigint)",
         }
+        if holdout_end is not None:  # without a holdout both are zero: not worth a column
+            params[f"holdout_end_{k}"] = holdout_end
+            after = f"o.purchase_date > {c} and o.purchase_date <= {h}"
+            exprs |= {"n_holdout": f"count(case when {after} then 1 end)",
+                      "holdout_spend": f"sum(case when {after} then o.spend else 0 end)"}
         # one set of columns per cutoff: <name>_<k>
         columns += [f"{expr} as {name}_{k}" for name, expr in exprs.items()]
+        names.append(list(exprs))
     params["latest_cutoff"] = max(c for c, _ in cutoffs)
     sql = f"""
         with occasions as (
@@ -113,22 +133,40 @@ def period_summaries(store: DataStore,
         group by o.customer_id, f.first_date
         order by o.customer_id
     """  # noqa: S608 - package-built relation name; values are parameters
-    frame = store.query(sql, params)
-    frame["first_date"] = pd.to_datetime(frame["first_date"])
-    frame["customer_id"] = frame["customer_id"].astype(str)
+    parts: list[dict[str, list[Any]]] = [{} for _ in cutoffs]
+    for batch in store.query_batches(sql, params, SUMMARY_BATCH_ROWS):
+        first = pd.to_datetime(batch["first_date"]).to_numpy(dtype="datetime64[us]")
+        ids = batch["customer_id"].astype(str)
+        for k, (cutoff, _) in enumerate(cutoffs):
+            keep = first <= np.datetime64(cutoff, "us")
+            every = bool(keep.all())
+            got = parts[k]
+            got.setdefault("customer_id", []).append(ids if every else ids[keep])
+            got.setdefault("first_date", []).append(first if every else first[keep])
+            for name in names[k]:
+                col = batch[f"{name}_{k}"]
+                if name == "last_date":
+                    values = pd.to_datetime(col).to_numpy(dtype="datetime64[us]")
+                else:
+                    values = col.to_numpy(dtype=np.int32 if name in COUNT_COLUMNS
+                                          else np.float64)
+                got.setdefault(name, []).append(values if every else values[keep])
+        del batch
     out = []
-    for k, (cutoff, _) in enumerate(cutoffs):
-        suffix = f"_{k}"
-        mine = [c for c in frame.columns if c.endswith(suffix)]
-        keep = (frame["first_date"] <= pd.Timestamp(cutoff)).to_numpy()
-        part = frame.loc[keep, ["customer_id", "first_date", *mine]].rename(
-            columns={c: c[: -len(suffix)] for c in mine}).reset_index(drop=True)
-        part["last_date"] = pd.to_datetime(part["last_date"])
-        for col in ("spend", "repeat_spend", "holdout_spend"):
-            part[col] = part[col].astype(np.float64)
-        ints = [c for c in part.columns if c.startswith("n_")]
-        part[ints] = part[ints].astype(np.int64)
-        out.append(part)
+    for got in parts:
+        n = sum(len(a) for a in got["first_date"])
+        cols: dict[str, Any] = {
+            "customer_id": pd.concat(got.pop("customer_id"), ignore_index=True)}
+        for name in ("first_date", "last_date", "n_occasions", "n_lines", "spend",
+                     "repeat_spend", "n_recent_90", "n_recent_180", "n_discount_lines",
+                     "n_discount_known", "n_holdout", "holdout_spend"):
+            chunks = got.pop(name, None)
+            if chunks is None:  # no holdout asked for
+                cols[name] = np.zeros(n, dtype=np.int32 if name in COUNT_COLUMNS
+                                      else np.float64)
+            else:
+                cols[name] = np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
+        out.append(pd.DataFrame(cols, copy=False))
     return out
 
 

@@ -28,6 +28,7 @@ from .. import warehouse
 from ..capabilities import MIN_CLASS_SIZE, MIN_REPEAT_CUSTOMERS_BTYD, Capability, decide, profile
 from ..datastore import DataStore, store
 from ..errors import PurchasePatternsError, UsageError
+from ..memory import release_freed_memory
 from ..settings import ModelSettings, Settings
 from . import btyd, cards, churn, clv, data, propensity, reference
 from .bgnbd import fit as fit_bgnbd
@@ -67,7 +68,9 @@ def _frame(columns: dict[str, Any], data_: dict[str, Any] | None = None,
            n: int = 0) -> pd.DataFrame:
     """A frame with exactly ``columns`` (in order, with their dtypes); missing ones NULL.
     A scalar fills its column with that one object (no per-row copies: at 20M customers each
-    text column built row by row would cost a gigabyte)."""
+    text column built row by row would cost a gigabyte); text that arrives as a pandas
+    string column (the customer ids) stays one, and numeric arrays of the right dtype are
+    used as they are, not copied."""
     data_ = data_ or {}
     out = {}
     for col, dtype in columns.items():
@@ -76,16 +79,20 @@ def _frame(columns: dict[str, Any], data_: dict[str, Any] | None = None,
             if dtype is object:
                 filled = np.empty(n, dtype=object)
                 filled[:] = values
-                out[col] = pd.Series(filled, dtype=object)
+                out[col] = pd.Series(filled, dtype=object, copy=False)
             else:
                 out[col] = pd.Series(np.full(n, np.nan if values is None else values),
-                                     dtype=dtype)
+                                     dtype=dtype, copy=False)
             continue
-        series = pd.Series(values, dtype=object if dtype is object else dtype)
+        if dtype is object and isinstance(values, pd.Series) and pd.api.types.is_string_dtype(
+                values.dtype) and values.dtype != object:
+            out[col] = values.reset_index(drop=True)
+            continue
+        series = pd.Series(values, dtype=object if dtype is object else dtype, copy=False)
         if dtype is object and series.isna().any():
             series = series.where(series.notna(), None)
         out[col] = series
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)
 
 
 def _attach(preds: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
@@ -93,13 +100,41 @@ def _attach(preds: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
     ``customer_id``, a subset of the customers) beside it; customers not in ``extra`` get
     NULL. Both come ordered by customer id, so when they hold the same customers the columns
     are attached in place, without a merge on the text key (which at 20M customers builds a
-    hash table of every id)."""
-    left, right = preds["customer_id"].to_numpy(), extra["customer_id"].to_numpy()
-    if left.size == right.size and (left == right).all():
+    hash table of every id); the ids are compared as they are stored (no Python string per
+    id)."""
+    left = preds["customer_id"].reset_index(drop=True)
+    right = extra["customer_id"].reset_index(drop=True)
+    if left.size == right.size and bool((left == right).all()):
         for col in extra.columns.drop("customer_id"):
             preds[col] = extra[col].to_numpy()
         return preds
     return preds.merge(extra, on="customer_id", how="left")
+
+
+def _const(value: Any, n: int) -> pd.Series:
+    """A text column holding ``value`` on each of ``n`` rows as one shared object (8 bytes a
+    row; a pandas string column would store the text again on every row)."""
+    filled = np.empty(n, dtype=object)
+    filled[:] = value
+    return pd.Series(filled, dtype=object, copy=False)
+
+
+def _join_versions(first: pd.Series, second: pd.Series) -> np.ndarray:
+    """Per row, "<first>;<second>" of two model-version columns (either may be NULL), as an
+    object array whose cells point at a handful of shared strings (each column holds one
+    version per model, so there are at most four distinct results)."""
+    a, b = first.to_numpy(dtype=object), second.to_numpy(dtype=object)
+    out = np.empty(a.size, dtype=object)
+    made: dict[tuple[Any, Any], Any] = {}
+    has_a, has_b = pd.notna(a), pd.notna(b)
+    for va in pd.unique(a[has_a]).tolist() + [None]:
+        in_a = (a == va) & has_a if va is not None else ~has_a
+        for vb in pd.unique(b[has_b]).tolist() + [None]:
+            rows = in_a & ((b == vb) & has_b if vb is not None else ~has_b)
+            if rows.any():
+                made[(va, vb)] = ";".join(v for v in (va, vb) if v is not None) or None
+                out[rows] = made[(va, vb)]
+    return out
 
 
 @dataclass
@@ -201,7 +236,7 @@ def _btyd(s: DataStore, ctx: _Ctx, res: _Results, span: data.Span, cal: pd.DataF
               "gamma_gamma": gg.fit.params.as_dict() if gg.fit else None,
               "horizon_months": m.horizon_months, "discount_rate_annual": m.discount_rate_annual}
     version = cards.model_version(CLV_BTYD, fitted)
-    preds["model_version"] = version
+    preds["model_version"] = _const(version, len(preds))
     bench = (_benchmark(s) if reference.is_cdnow_sample(len(full), span.first, span.last)
              else None)
 
@@ -399,10 +434,10 @@ def _churn(ctx: _Ctx, res: _Results, cal_raw: pd.DataFrame, full_raw: pd.DataFra
         res.metrics.append(metric_row(CHURN, metric, mm[metric], "recency_only", bm[metric]))
         for name, v in out.reference_metrics.items():
             res.metrics.append(metric_row(CHURN, metric, mm[metric], name, v[metric]))
-    return pd.DataFrame({"customer_id": full_raw["customer_id"].to_numpy(),
+    return pd.DataFrame({"customer_id": full_raw["customer_id"],
                          "churn_probability": out.churn_probability,
                          "churn_window_days": float(window_days),
-                         "churn_model_version": version})
+                         "churn_model_version": _const(version, len(full_raw))})
 
 
 def _dated(s: DataStore, ctx: _Ctx, res: _Results, ids: pd.Series) -> None:
@@ -429,20 +464,27 @@ def _dated(s: DataStore, ctx: _Ctx, res: _Results, ids: pd.Series) -> None:
         if got is not None:
             btyd_preds, val = got
             references["bgnbd_p_purchase"] = val.p_purchase_holdout
-            btyd_preds["clv_method"] = "bgnbd_gamma_gamma"
+            btyd_preds["clv_method"] = _const("bgnbd_gamma_gamma", len(btyd_preds))
             btyd_preds["repeat_purchases"] = full["x"].to_numpy()
             btyd_preds["weeks_first_to_last"] = full["t_x"].to_numpy()
             btyd_preds["weeks_observed"] = full["T"].to_numpy()
             preds = _attach(preds, btyd_preds)
+            del btyd_preds, val, got
+    # per-customer frames go as soon as they are used: at 20M customers each is gigabytes
+    del cal, full
+    release_freed_memory()
     if want_churn:
         churn_preds = _churn(ctx, res, cal_raw, full_raw, cal_end, span.last, references)
         if churn_preds is not None:
             preds = _attach(preds, churn_preds)
             if "model_version" in preds:
-                preds["model_version"] = (preds["model_version"].astype(object) + ";"
-                                          + preds["churn_model_version"].astype(object))
+                preds["model_version"] = _join_versions(preds["model_version"],
+                                                        preds["churn_model_version"])
             else:
                 preds["model_version"] = preds["churn_model_version"]
+            del churn_preds
+    del cal_raw, full_raw
+    release_freed_memory()
     if len(preds.columns) > 1:
         res.predictions = preds
 
@@ -457,6 +499,7 @@ def _heuristic(ctx: _Ctx, res: _Results, feats: pd.DataFrame) -> None:
     purchases, value = clv.heuristic_clv(cadence, spend, horizon_months=m.horizon_months,
                                          discount_rate_annual=m.discount_rate_annual)
     known = np.isfinite(value)
+    n = len(feats)
     version = cards.model_version(CLV_HEURISTIC, {"horizon_months": m.horizon_months,
                                                   "discount_rate_annual": m.discount_rate_annual})
     stated = (feats["stated_purchase_frequency"].astype("string").fillna("(missing)")
@@ -492,9 +535,9 @@ def _heuristic(ctx: _Ctx, res: _Results, feats: pd.DataFrame) -> None:
     for k in ("mean_clv", "median_clv", "total_clv", "mean_expected_purchases"):
         res.metrics.append(metric_row(CLV_HEURISTIC, k, desc[k]))
     res.predictions = pd.DataFrame({
-        "customer_id": feats["customer_id"].to_numpy(), "clv_method": "heuristic_snapshot",
+        "customer_id": feats["customer_id"], "clv_method": _const("heuristic_snapshot", n),
         "expected_purchases": purchases, "expected_avg_spend": spend, "clv": value,
-        "model_version": version})
+        "model_version": _const(version, n)})
 
 
 PROPENSITY_FEATURES = ("monetary_value", "n_purchases", "stated_purchases_per_year",
@@ -552,10 +595,12 @@ def _propensity(ctx: _Ctx, res: _Results, feats: pd.DataFrame) -> None:
                                       b[metric]))
         res.metrics.append(metric_row(PROPENSITY, f"{metric}_without_leaky", c[metric],
                                       "prior", b[metric]))
+    n = len(known)
     res.propensity = pd.DataFrame({
-        "customer_id": known["customer_id"].to_numpy(), "target": "has_subscription",
-        "score": out.with_all.scores, "score_without_leaky": out.without_leaky.scores,
-        "leaky_features": ",".join(leaky), "model_version": version})
+        "customer_id": known["customer_id"].reset_index(drop=True),
+        "target": _const("has_subscription", n), "score": out.with_all.scores,
+        "score_without_leaky": out.without_leaky.scores,
+        "leaky_features": _const(",".join(leaky), n), "model_version": _const(version, n)})
 
 
 # -- the stage --------------------------------------------------------------------------------
@@ -586,6 +631,8 @@ def run_models(s: DataStore, settings: Settings, run_id: str, created_at: dateti
             fn(ctx, res, feats)
         else:
             res.skip(name, decisions[name].reason, run_id, created_at)
+    del feats
+    release_freed_memory()
     res.cards.sort(key=lambda c: MODELS.index(c["model"]))
     return res
 
@@ -596,14 +643,14 @@ def _tables(res: _Results, settings: Settings, run_id: str,
     if res.predictions is not None:
         p = res.predictions
         n = len(p)
-        cols = {c: p[c].to_numpy() for c in PREDICTION_COLUMNS if c in p}
+        cols = {c: p[c] for c in PREDICTION_COLUMNS if c in p}
         cols.update(horizon_months=m.horizon_months, discount_rate_annual=m.discount_rate_annual,
                     run_id=run_id)
         predictions = _frame(PREDICTION_COLUMNS, cols, n)
     else:
         predictions = _frame(PREDICTION_COLUMNS)
     if res.propensity is not None:
-        propensity_ = _frame(PROPENSITY_COLUMNS, {**{c: res.propensity[c].to_numpy()
+        propensity_ = _frame(PROPENSITY_COLUMNS, {**{c: res.propensity[c]
                                                      for c in res.propensity},
                                                   "run_id": run_id}, len(res.propensity))
     else:
