@@ -376,3 +376,13 @@ def test_period_summaries_are_the_same_in_one_batch_or_many(built_home, monkeypa
     assert (full["n_holdout"] == 0).all() and (full["holdout_spend"] == 0).all()
     assert cal["n_holdout"].sum() > 0
     assert cal["n_occasions"].dtype == np.int32 and cal["spend"].dtype == np.float64
+
+
+def test_attach_keeps_shared_version_strings_as_objects():
+    from purchase_patterns.predict.stage import _attach, _const
+
+    preds = pd.DataFrame({"customer_id": pd.Series(["a", "b", "c"], dtype="string")})
+    got = _attach(preds, pd.DataFrame({"customer_id": pd.Series(["a", "b", "c"], dtype="string"),
+                                       "model_version": _const("m@1", 3)}))
+    assert got["model_version"].dtype == object
+    assert len({id(v) for v in got["model_version"].to_numpy()}) == 1

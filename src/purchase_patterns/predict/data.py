@@ -191,10 +191,28 @@ def btyd_summary(frame: pd.DataFrame, cutoff: date) -> pd.DataFrame:
     return out
 
 
+def _read(store: DataStore, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    """A per-customer query result read in batches and joined column by column, so that
+    memory never holds the warehouse's whole result and pandas' whole copy of it at once
+    (nor two pandas copies: each column is joined and its batches dropped in turn)."""
+    chunks: dict[str, list[pd.Series]] = {}
+    for batch in store.query_batches(sql, params, SUMMARY_BATCH_ROWS):
+        for col in batch.columns:
+            chunks.setdefault(col, []).append(batch[col])
+        del batch
+    cols = {}
+    for col in list(chunks):
+        parts = chunks.pop(col)
+        cols[col] = (parts[0].reset_index(drop=True) if len(parts) == 1
+                     else pd.concat(parts, ignore_index=True))
+        del parts
+    return pd.DataFrame(cols, copy=False)
+
+
 def customer_ids(store: DataStore) -> pd.Series:
     """Every customer in ``marts.customer_features`` (the grain of the predictions table)."""
     cust = store.relation("marts", "customer_features")
-    ids = store.query(f"select customer_id from {cust} order by customer_id")  # noqa: S608
+    ids = _read(store, f"select customer_id from {cust} order by customer_id")  # noqa: S608
     return ids["customer_id"].astype(str)
 
 
@@ -203,7 +221,8 @@ def snapshot_features(store: DataStore) -> pd.DataFrame:
     feature mart plus discount, promotion and rating shares over the customer's lines."""
     cust = store.relation("marts", "customer_features")
     fct = store.relation("marts", "fct_purchases")
-    out = store.query(
+    out = _read(
+        store,
         f"""with lines as (
                 select customer_id,
                        avg(case when is_discount_applied then 1.0

@@ -8,6 +8,7 @@ ties or empty groups handles them explicitly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -163,12 +164,15 @@ def stratified_sample(y: np.ndarray, max_rows: int, *, seed: int = 0) -> np.ndar
 SCORE_CHUNK_ROWS = 1_000_000
 
 
-def predict_positive(model: Any, X: Any, chunk_rows: int = SCORE_CHUNK_ROWS) -> np.ndarray:
+def predict_positive(model: Any, X: Any, chunk_rows: int = SCORE_CHUNK_ROWS,
+                     prepare: Callable[[Any], Any] | None = None) -> np.ndarray:
     """P(positive class) from a fitted scikit-learn classifier, ``chunk_rows`` rows of ``X``
-    (a DataFrame) at a time: the same numbers as one ``predict_proba`` call, without the
-    float64 copy of every row at once (20M customers × 10 features is 1.6 GB)."""
+    (a DataFrame) at a time, each chunk passed through ``prepare`` first when given: the same
+    numbers as one ``predict_proba`` call, without the float64 copy of every row at once
+    (20M customers × 10 features is 1.6 GB)."""
     out = np.empty(len(X), dtype=np.float64)
     for start in range(0, len(X), chunk_rows):
         part = X.iloc[start:start + chunk_rows]
-        out[start:start + len(part)] = model.predict_proba(part)[:, 1]
+        n = len(part)
+        out[start:start + n] = model.predict_proba(prepare(part) if prepare else part)[:, 1]
     return out

@@ -79,10 +79,18 @@ def _model(frame: pd.DataFrame, seed: int) -> Pipeline:
     return make_pipeline(columns, LogisticRegression(max_iter=2000, random_state=seed))
 
 
+def _varies(s: pd.Series) -> bool:
+    """More than one value once :func:`_prepare` has run (where missing text is a value)."""
+    numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+    return s.nunique(dropna=numeric) > 1
+
+
 def _evaluate(X: pd.DataFrame, y: np.ndarray, fit_on: tuple[pd.DataFrame, np.ndarray],
               cols: list[str], seed: int) -> PropensityResult:
-    """Out-of-fold accuracy on the rows ``fit_on`` (all of ``X``, ``y`` or a sample of them)
-    and production scores for every row of ``X`` from a refit on those rows."""
+    """Out-of-fold accuracy on the rows ``fit_on`` (prepared; all of ``X``, ``y`` or a sample
+    of them) and production scores for every row of ``X`` (as given: each scoring chunk is
+    prepared on its own, so the whole of ``X`` is never copied as text objects) from a refit
+    on those rows."""
     if not cols:  # nothing left: the prior is all there is
         prior = np.full(y.size, y.mean())
         return PropensityResult([], metrics.classification(y, prior),
@@ -91,25 +99,28 @@ def _evaluate(X: pd.DataFrame, y: np.ndarray, fit_on: tuple[pd.DataFrame, np.nda
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
     oof = cross_val_predict(_model(Xs[cols], seed), Xs[cols], ys, cv=folds,
                             method="predict_proba")[:, 1]
-    scores = metrics.predict_positive(_model(Xs[cols], seed).fit(Xs[cols], ys), X[cols])
+    scores = metrics.predict_positive(_model(Xs[cols], seed).fit(Xs[cols], ys), X,
+                                      prepare=lambda part: _prepare(part[cols]))
     return PropensityResult(cols, metrics.classification(ys, oof),
                             metrics.calibration_curve(ys, oof), scores)
 
 
 def train_and_evaluate(features: pd.DataFrame, y: np.ndarray, *, target: str,
-                       seed: int = 0, max_customers: int | None = None) -> PropensityOutcome:
+                       seed: int = 0, max_customers: int | None = None,
+                       columns: list[str] | None = None) -> PropensityOutcome:
     """Leakage check, then out-of-fold accuracy and production scores with all features and
-    without the flagged ones. Constant and empty columns are dropped first. With more than
+    without the flagged ones. ``columns`` are the candidate features of ``features``
+    (default: every column); constant and empty ones are dropped first. With more than
     ``max_customers`` rows the leakage check, cross-validation and fits use a stratified
     random sample of that many (:func:`.metrics.stratified_sample`); every row is scored."""
     y = np.asarray(y, dtype=np.int64)
-    X = _prepare(features)
-    X = X[[c for c in X.columns if X[c].nunique(dropna=True) > 1]]
+    all_cols = [c for c in (columns or list(features.columns)) if _varies(features[c])]
     sample = metrics.stratified_sample(y, max_customers, seed=seed) if max_customers else None
-    fit_on = (X, y) if sample is None else (X.iloc[sample], y[sample])
+    X = features
+    fit_on = ((_prepare(X[all_cols]), y) if sample is None
+              else (_prepare(X[all_cols].iloc[sample]), y[sample]))
     findings = check_leakage(*fit_on, seed=seed)
     leaky = set(flagged(findings))
-    all_cols = list(X.columns)
     with_all = _evaluate(X, y, fit_on, all_cols, seed)
     clean = [c for c in all_cols if c not in leaky]
     without = with_all if not leaky else _evaluate(X, y, fit_on, clean, seed)

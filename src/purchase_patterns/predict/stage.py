@@ -106,7 +106,10 @@ def _attach(preds: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
     right = extra["customer_id"].reset_index(drop=True)
     if left.size == right.size and bool((left == right).all()):
         for col in extra.columns.drop("customer_id"):
-            preds[col] = extra[col].to_numpy()
+            # keep the column's dtype: an object column of shared version strings set as a
+            # bare array would be re-inferred as pandas text, one copy of the text per row
+            preds[col] = pd.Series(extra[col].to_numpy(), index=preds.index,
+                                   dtype=extra[col].dtype, copy=False)
         return preds
     return preds.merge(extra, on="customer_id", how="left")
 
@@ -546,12 +549,13 @@ PROPENSITY_FEATURES = ("monetary_value", "n_purchases", "stated_purchases_per_ye
 
 
 def _propensity(ctx: _Ctx, res: _Results, feats: pd.DataFrame) -> None:
-    known = feats[feats["has_subscription"].notna()]
+    has = feats["has_subscription"].notna()
+    known = feats if bool(has.all()) else feats[has]  # no copy of every customer when all known
     y = known["has_subscription"].astype(bool).to_numpy().astype(np.int64)
     ctx.progress("predict: subscription propensity and leakage check", 0.8)
-    out = propensity.train_and_evaluate(known[list(PROPENSITY_FEATURES)], y,
-                                        target="has_subscription", seed=ctx.seed,
-                                        max_customers=ctx.models.max_training_customers)
+    out = propensity.train_and_evaluate(known, y, target="has_subscription", seed=ctx.seed,
+                                        max_customers=ctx.models.max_training_customers,
+                                        columns=list(PROPENSITY_FEATURES))
     leaky = [f.feature for f in out.leakage if f.flagged]
     version = cards.model_version(PROPENSITY, {"all": out.with_all.features,
                                                "clean": out.without_leaky.features,
