@@ -37,7 +37,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 
 from . import gcp as gcp_
-from .datastore import _PARAM, _check_ident
+from .datastore import _PARAM, BATCH_ROWS, _check_ident
 from .lake import Lake, open_lake
 from .settings import Settings
 from .warehouse import TABLES
@@ -119,9 +119,9 @@ class BigQueryStore:
         return _normalise(frame, rows.schema)
 
     def query_batches(self, sql: str, params: Mapping[str, Any] | None = None,
-                      rows: int = 1_000_000) -> Iterator[pd.DataFrame]:
+                      rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
         """:meth:`query`, one page of results at a time (pages of about ``rows`` rows; at
-        least one frame, possibly empty)."""
+        least one frame, possibly empty, with the result's columns)."""
         result = self._run(sql, params, page_size=rows)
         mapper = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
         empty = True
@@ -129,8 +129,8 @@ class BigQueryStore:
             empty = False
             yield _normalise(batch.to_pandas(types_mapper=mapper), result.schema)
         if empty:
-            yield _normalise(result.to_arrow(create_bqstorage_client=False).to_pandas(
-                types_mapper=mapper), result.schema)
+            yield _normalise(pd.DataFrame({f.name: pd.Series(dtype=object)
+                                           for f in result.schema}), result.schema)
 
     def has_table(self, layer: str, table: str) -> bool:
         try:

@@ -105,15 +105,12 @@ class DuckDBStore:
         empty), with the same column types."""
         vectors = max(1, rows // 2048)  # DuckDB hands results over in vectors of 2048 rows
         cur = self.con.execute(_PARAM.sub(lambda m: "$" + m.group(1), sql), dict(params or {}))
-        first = True
-        while True:
+        chunk = cur.fetch_df_chunk(vectors)
+        yield chunk  # always one frame, so an empty result still has its columns
+        while len(chunk):
             chunk = cur.fetch_df_chunk(vectors)
-            if len(chunk) == 0 and not first:
-                return
-            first = False
-            yield chunk
-            if len(chunk) == 0:
-                return
+            if len(chunk):
+                yield chunk
 
     def has_table(self, layer: str, table: str) -> bool:
         return bool(self.con.execute(

@@ -9,6 +9,7 @@ differences are computed in pandas from the dates returned (one row per customer
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..datastore import DataStore
+from ..datastore import BATCH_ROWS, DataStore
 
 #: Days per week: BG/NBD times are in weeks, as in the papers.
 DAYS_PER_WEEK = 7.0
@@ -62,9 +63,8 @@ def period_summary(store: DataStore, cutoff: date, holdout_end: date | None = No
 #: 80 MB as int32 and 160 MB as int64.
 COUNT_COLUMNS = ("n_occasions", "n_lines", "n_recent_90", "n_recent_180", "n_discount_lines",
                  "n_discount_known", "n_holdout")
-MONEY_COLUMNS = ("spend", "repeat_spend", "holdout_spend")
-#: Rows per batch read from the warehouse by :func:`period_summaries`.
-SUMMARY_BATCH_ROWS = 1_000_000
+#: Rows per batch read from the warehouse by this module.
+SUMMARY_BATCH_ROWS = BATCH_ROWS
 
 
 def period_summaries(store: DataStore,
@@ -133,41 +133,28 @@ def period_summaries(store: DataStore,
         group by o.customer_id, f.first_date
         order by o.customer_id
     """  # noqa: S608 - package-built relation name; values are parameters
-    parts: list[dict[str, list[Any]]] = [{} for _ in cutoffs]
+    parts: list[list[pd.DataFrame]] = [[] for _ in cutoffs]
     for batch in store.query_batches(sql, params, SUMMARY_BATCH_ROWS):
         first = pd.to_datetime(batch["first_date"]).to_numpy(dtype="datetime64[us]")
-        ids = batch["customer_id"].astype(str)
-        for k, (cutoff, _) in enumerate(cutoffs):
+        ids = batch["customer_id"].astype(str).reset_index(drop=True)  # stays pandas text
+        for k, (cutoff, holdout_end) in enumerate(cutoffs):
             keep = first <= np.datetime64(cutoff, "us")
-            every = bool(keep.all())
-            got = parts[k]
-            got.setdefault("customer_id", []).append(ids if every else ids[keep])
-            got.setdefault("first_date", []).append(first if every else first[keep])
+            cols: dict[str, Any] = {"customer_id": ids, "first_date": first}
             for name in names[k]:
                 col = batch[f"{name}_{k}"]
-                if name == "last_date":
-                    values = pd.to_datetime(col).to_numpy(dtype="datetime64[us]")
-                else:
-                    values = col.to_numpy(dtype=np.int32 if name in COUNT_COLUMNS
-                                          else np.float64)
-                got.setdefault(name, []).append(values if every else values[keep])
+                cols[name] = (pd.to_datetime(col).to_numpy(dtype="datetime64[us]")
+                              if name == "last_date" else col.to_numpy(dtype=_dtype(name)))
+            if holdout_end is None:  # no holdout: both are zero
+                cols |= {name: np.zeros(len(batch), dtype=_dtype(name))
+                         for name in ("n_holdout", "holdout_spend")}
+            part = pd.DataFrame(cols, copy=False)
+            parts[k].append(part if bool(keep.all()) else part[keep])
         del batch
-    out = []
-    for got in parts:
-        n = sum(len(a) for a in got["first_date"])
-        cols: dict[str, Any] = {
-            "customer_id": pd.concat(got.pop("customer_id"), ignore_index=True)}
-        for name in ("first_date", "last_date", "n_occasions", "n_lines", "spend",
-                     "repeat_spend", "n_recent_90", "n_recent_180", "n_discount_lines",
-                     "n_discount_known", "n_holdout", "holdout_spend"):
-            chunks = got.pop(name, None)
-            if chunks is None:  # no holdout asked for
-                cols[name] = np.zeros(n, dtype=np.int32 if name in COUNT_COLUMNS
-                                      else np.float64)
-            else:
-                cols[name] = np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
-        out.append(pd.DataFrame(cols, copy=False))
-    return out
+    return [_join(p) for p in parts]
+
+
+def _dtype(name: str) -> type:
+    return np.int32 if name in COUNT_COLUMNS else np.float64
 
 
 def btyd_summary(frame: pd.DataFrame, cutoff: date) -> pd.DataFrame:
@@ -191,22 +178,28 @@ def btyd_summary(frame: pd.DataFrame, cutoff: date) -> pd.DataFrame:
     return out
 
 
-def _read(store: DataStore, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    """A per-customer query result read in batches and joined column by column, so that
-    memory never holds the warehouse's whole result and pandas' whole copy of it at once
-    (nor two pandas copies: each column is joined and its batches dropped in turn)."""
+def _join(batches: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Batches of one result (at least one, possibly empty) joined column by column, so that
+    memory never holds two whole copies: each column is joined and its batches dropped in
+    turn."""
     chunks: dict[str, list[pd.Series]] = {}
-    for batch in store.query_batches(sql, params, SUMMARY_BATCH_ROWS):
+    for batch in batches:
         for col in batch.columns:
             chunks.setdefault(col, []).append(batch[col])
         del batch
     cols = {}
     for col in list(chunks):
-        parts = chunks.pop(col)
-        cols[col] = (parts[0].reset_index(drop=True) if len(parts) == 1
-                     else pd.concat(parts, ignore_index=True))
-        del parts
+        pieces = chunks.pop(col)
+        cols[col] = (pieces[0].reset_index(drop=True) if len(pieces) == 1
+                     else pd.concat(pieces, ignore_index=True))
+        del pieces
     return pd.DataFrame(cols, copy=False)
+
+
+def _read(store: DataStore, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    """A per-customer query result read in batches (:func:`_join`): memory never holds the
+    warehouse's whole result and pandas' whole copy of it at once."""
+    return _join(store.query_batches(sql, params, SUMMARY_BATCH_ROWS))
 
 
 def customer_ids(store: DataStore) -> pd.Series:

@@ -116,14 +116,13 @@ def train_and_evaluate(features: pd.DataFrame, y: np.ndarray, *, target: str,
     y = np.asarray(y, dtype=np.int64)
     all_cols = [c for c in (columns or list(features.columns)) if _varies(features[c])]
     sample = metrics.stratified_sample(y, max_customers, seed=seed) if max_customers else None
-    X = features
-    fit_on = ((_prepare(X[all_cols]), y) if sample is None
-              else (_prepare(X[all_cols].iloc[sample]), y[sample]))
+    fit_on = ((_prepare(features[all_cols]), y) if sample is None
+              else (_prepare(features[all_cols].iloc[sample]), y[sample]))
     findings = check_leakage(*fit_on, seed=seed)
     leaky = set(flagged(findings))
-    with_all = _evaluate(X, y, fit_on, all_cols, seed)
+    with_all = _evaluate(features, y, fit_on, all_cols, seed)
     clean = [c for c in all_cols if c not in leaky]
-    without = with_all if not leaky else _evaluate(X, y, fit_on, clean, seed)
+    without = with_all if not leaky else _evaluate(features, y, fit_on, clean, seed)
     prior = np.full(y.size, y.mean())
     return PropensityOutcome(
         target=target, n_customers=int(y.size), positive_rate=float(y.mean()),

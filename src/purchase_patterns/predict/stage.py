@@ -77,9 +77,7 @@ def _frame(columns: dict[str, Any], data_: dict[str, Any] | None = None,
         values = data_.get(col)
         if values is None or np.isscalar(values):
             if dtype is object:
-                filled = np.empty(n, dtype=object)
-                filled[:] = values
-                out[col] = pd.Series(filled, dtype=object, copy=False)
+                out[col] = _const(values, n)
             else:
                 out[col] = pd.Series(np.full(n, np.nan if values is None else values),
                                      dtype=dtype, copy=False)
@@ -126,17 +124,14 @@ def _join_versions(first: pd.Series, second: pd.Series) -> np.ndarray:
     """Per row, "<first>;<second>" of two model-version columns (either may be NULL), as an
     object array whose cells point at a handful of shared strings (each column holds one
     version per model, so there are at most four distinct results)."""
-    a, b = first.to_numpy(dtype=object), second.to_numpy(dtype=object)
-    out = np.empty(a.size, dtype=object)
-    made: dict[tuple[Any, Any], Any] = {}
-    has_a, has_b = pd.notna(a), pd.notna(b)
-    for va in pd.unique(a[has_a]).tolist() + [None]:
-        in_a = (a == va) & has_a if va is not None else ~has_a
-        for vb in pd.unique(b[has_b]).tolist() + [None]:
-            rows = in_a & ((b == vb) & has_b if vb is not None else ~has_b)
-            if rows.any():
-                made[(va, vb)] = ";".join(v for v in (va, vb) if v is not None) or None
-                out[rows] = made[(va, vb)]
+    codes_a, versions_a = pd.factorize(first)  # NULL -> -1
+    codes_b, versions_b = pd.factorize(second)
+    out = np.empty(len(codes_a), dtype=object)
+    for i in range(-1, len(versions_a)):
+        for j in range(-1, len(versions_b)):
+            both = [v for v in (versions_a[i] if i >= 0 else None,
+                                versions_b[j] if j >= 0 else None) if v is not None]
+            out[(codes_a == i) & (codes_b == j)] = ";".join(both) or None
     return out
 
 
