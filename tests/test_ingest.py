@@ -232,3 +232,51 @@ def test_pipeline_land_then_load_pending(settings, kaggle_csv, cdnow_sample):
     retry = new_summary(settings, "load")
     assert load_pending(settings, retry) == []  # a retried load adds nothing
     assert scalar(settings.warehouse_path, "select count(*) from raw.purchases") == 10819
+
+
+class _SmallLimitScan:
+    """``ingest._LineScan`` with a 40-byte line limit, fed through its LF fast path (``feed``)
+    or only through the exact NumPy path (``_feed_any``)."""
+
+    def __init__(self, exact: bool) -> None:
+        from purchase_patterns.ingest import _LineScan
+
+        class Scan(_LineScan):
+            LIMIT = 40
+
+        self.scan = Scan(Path("f.csv"))
+        self.feed = self.scan._feed_any if exact else self.scan.feed
+
+    def run(self, data: bytes, chunk: int) -> tuple:
+        from purchase_patterns.errors import InputFileError
+
+        try:
+            for i in range(0, len(data), chunk):
+                self.feed(data[i:i + chunk])
+        except InputFileError as exc:
+            return ("too long", exc.line)
+        s = self.scan
+        return (s.ends, s.run, s.blank, s.blank_pending, s.soh_line, s.text_lines)
+
+
+def test_line_scan_fast_path_agrees_with_the_exact_path():
+    """The LF fast path of the landing scan reports what the NumPy path reports — line ends,
+    blank lines with text after them, the first U+0001, the last line of text and the first
+    line over the limit — for random text cut into chunks of every size, including chunks
+    that start or end inside a blank line or a long line, and text with CR line ends mixed in
+    (which takes the exact path)."""
+    import random
+
+    rng = random.Random(7)
+    pieces = [b"a", b"bc,d", b"\n", b"\n", b"\n\n", b"\x01", b"x" * 30, b"y" * 45, b"\r\n", b"\r"]
+    cases = 0
+    for trial in range(400):
+        allowed = pieces if trial % 4 == 0 else [p for p in pieces if b"\r" not in p]
+        weights = [1 if b"y" * 45 != p else 0.05 for p in allowed]
+        data = b"".join(rng.choices(allowed, weights, k=rng.randint(0, 60)))
+        for chunk in (1, 2, 3, 7, 16, 41, 100, 10_000):
+            fast = _SmallLimitScan(exact=False).run(data, chunk)
+            exact = _SmallLimitScan(exact=True).run(data, chunk)
+            assert fast == exact, (data, chunk)
+            cases += 1
+    assert cases == 3200

@@ -157,3 +157,20 @@ def test_cdnow_bad_lines(settings, tmp_path):
     assert (res.format, res.rows_in, res.rows_loaded, res.rows_rejected) == ("cdnow", 6, 2, 4)
     got = query(settings.warehouse_path, "select line, column_name from raw.rejects order by 1")
     assert got == [(2, None), (3, "date"), (4, "number_of_cds"), (5, "dollar_value")]
+
+
+def test_check_pass_refuses_a_plan_that_would_reorder_records():
+    """Line numbers come from the order the check pass stores records; a rule that DuckDB
+    plans as a join (which need not keep that order) stops the pass instead of misnumbering."""
+    import duckdb
+
+    from purchase_patterns.validate import _keeps_order
+
+    con = duckdb.connect()
+    con.execute("create table t as select range as v from range(10)")
+    _keeps_order(con, "select v + 1 from t where v > 2")
+    with pytest.raises(RuntimeError, match="join"):
+        _keeps_order(con, "select v from t where v in (select range from range(5))")
+    con.execute("set preserve_insertion_order = false")
+    with pytest.raises(RuntimeError, match="preserve_insertion_order"):
+        _keeps_order(con, "select v from t")

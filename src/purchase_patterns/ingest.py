@@ -31,6 +31,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -103,14 +104,20 @@ def scan_file(path: Path, sniff: Sniff | None = None) -> FileScan:
     if text and sniff.encoding in ("utf-16", "utf-16-be"):
         codec = "utf-16-le" if sniff.encoding == "utf-16" else "utf-16-be"
         utf16 = codecs.getincrementaldecoder(codec)()
-    with path.open("rb") as fh:
+    # the hash runs in a second thread (hashlib lets go of the GIL) while this one scans
+    with ThreadPoolExecutor(max_workers=1) as hasher, path.open("rb") as fh:
+        hashing = None
         while chunk := fh.read(HASH_CHUNK):
-            h.update(chunk)
+            if hashing is not None:
+                hashing.result()
+            hashing = hasher.submit(h.update, chunk)
             size += len(chunk)
             if lines is None:
                 continue
             for piece in (gunzip.feed(chunk) if gunzip else (chunk,)):
                 lines.feed(_utf8(path, utf16, piece) if utf16 else piece)
+        if hashing is not None:
+            hashing.result()
     if gunzip:
         gunzip.close()
     if utf16:
@@ -173,7 +180,8 @@ class _Gunzip:
 class _LineScan:
     """Streams a text file's bytes looking for the first physical line longer than the CSV
     reader's limit (raised, naming the line) and for a blank line followed by more text.
-    Line ends are LF, CR LF or a lone CR; work per chunk is vectorised (NumPy, bytes.count)."""
+    Line ends are LF, CR LF or a lone CR; work per chunk is vectorised (bytes methods for
+    chunks whose line ends are all LF, NumPy for the rest)."""
 
     LIMIT = validate.MAX_LINE_BYTES
     BLANKS = (b"\n\n", b"\r\r", b"\n\r")
@@ -198,6 +206,61 @@ class _LineScan:
             "there (binary data, or line ends missing)", line=line)
 
     def feed(self, chunk: bytes) -> None:
+        if self.last != b"\r" and chunk.find(b"\r") < 0 and self._feed_lf(chunk):
+            return
+        self._feed_any(chunk)
+
+    def _feed_lf(self, chunk: bytes) -> bool:
+        """:meth:`_feed_any` for a chunk whose line ends are all LF, in a few passes of
+        ``bytes`` methods (C loops) instead of NumPy arrays. Returns False, changing nothing,
+        when a stretch of the chunk might hold a line over the limit (then the exact path
+        finds it)."""
+        first, last_end = chunk.find(b"\n"), chunk.rfind(b"\n")
+        if first >= 0:
+            # a line longer than LIMIT between two LFs holds an aligned block of LIMIT // 2
+            # bytes without one
+            block = self.LIMIT // 2
+            for start in range(first, last_end, block):
+                if chunk.find(b"\n", start, min(start + block, last_end + 1)) < 0:
+                    return False
+        ends = chunk.count(b"\n")
+        text_end = len(chunk.rstrip(b"\n"))  # one past the last byte that is not an LF
+        if not self.blank:
+            self._look_for_blank_lf(chunk, text_end)
+        if self.soh_line is None and (k := chunk.find(b"\x01")) >= 0:
+            self.soh_line = self.ends + chunk.count(b"\n", 0, k) + 1
+        if text_end:
+            # every byte after the last text byte is an LF
+            self.text_lines = self.ends + ends - (len(chunk) - text_end) + 1
+        if first < 0:
+            self.run += len(chunk)
+        else:
+            if self.run + first > self.LIMIT:
+                raise self._too_long(self.ends + 1)
+            self.ends += ends
+            self.run = len(chunk) - last_end - 1
+        if self.run > self.LIMIT:
+            raise self._too_long(self.ends + 1)
+        self.last = chunk[-1:]
+        return True
+
+    def _look_for_blank_lf(self, chunk: bytes, text_end: int) -> None:
+        """:meth:`_look_for_blank` for a chunk with LF line ends (and no CR before it)."""
+        if self.blank_pending and text_end:
+            self.blank = True
+            return
+        if self.last == b"\n" and chunk[:1] == b"\n":
+            after = 1  # first byte after the blank line's end
+        elif (i := chunk.find(b"\n\n")) >= 0:
+            after = i + 2
+        else:
+            return
+        if text_end > after:
+            self.blank = True
+        else:
+            self.blank_pending = True
+
+    def _feed_any(self, chunk: bytes) -> None:
         arr = np.frombuffer(chunk, dtype=np.uint8)
         is_end = (arr == 10) | (arr == 13)
         idx = np.flatnonzero(is_end)

@@ -46,7 +46,7 @@ class ReadResult:
     #: SQL over ``_src`` giving the record's raw text (used for rejects only)
     raw_sql: str = "_raw"
     #: True when ``_src`` carries the physical ``_line`` of each record; otherwise records come
-    #: in file order and ``_checked`` (created in that order) numbers them by position.
+    #: in file order and ``_checked`` (filled in that order) numbers them by row id.
     has_line: bool = False
     #: a quoted field holds a line break, so a record may span several lines
     multiline: bool = False
@@ -209,17 +209,18 @@ def _read_delimited(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: str,
         )
     con.execute(f"drop table if exists {rej}")
     con.execute(f"drop table if exists {rej_scan}")
-    # A view cannot hold a bound parameter: the path goes in as a quoted literal. ``_pos`` is
-    # the record's position among the good records (1-based, in file order). The reader
-    # runs as in pass 1 (storing rejects again, in tables that ``cleanup`` drops: with
-    # ignore_errors instead, DuckDB also skips the good record after some bad ones), and the
-    # filter (always true) makes it decode every column, as pass 1 did, so exactly the same
-    # records are skipped as were reported.
+    # A view cannot hold a bound parameter: the path goes in as a quoted literal. The good
+    # records come in file order, so a record's position among them is its row number in the
+    # table ``check`` fills from this view (``with ordinality`` would say the same, but runs
+    # the whole check pass in one thread). The reader runs as in pass 1 (storing rejects
+    # again, in tables that ``cleanup`` drops: with ignore_errors instead, DuckDB also skips
+    # the good record after some bad ones), and the filter (always true) makes it decode
+    # every column, as pass 1 did, so exactly the same records are skipped as were reported.
     con.execute(
-        f"create or replace temp view _src as select {', '.join(names)}, ordinality as _pos "  # noqa: S608
+        f"create or replace temp view _src as select {', '.join(names)} "  # noqa: S608
         f"from read_csv({lit(path)}, {opts}, store_rejects=true, "
         f"rejects_table={lit(f'_srcrej_{k}')}, rejects_scan={lit(f'_srcrejscan_{k}')}) "
-        f"with ordinality where length({every_field}) >= 0"
+        f"where length({every_field}) >= 0"
     )
     labels = dict(zip(names, spec.raw_columns, strict=True))
     _relabel(con, "_structural", "column_name", labels)
@@ -312,19 +313,19 @@ def _number_lines(con: duckdb.DuckDBPyConnection, read: ReadResult) -> None:
     by it. Good records fill, in order, the ``u`` slots from ``first_line`` on that rejects
     and blank lines leave free: with the obstacles sorted, obstacle ``j`` at ``u_j`` has
     ``t_j = u_j - first_line - (j - 1)`` good records before it, so good record ``k``
-    (0-based position, ``_pos - 1``) sits at ``first_line + k + #{j : t_j <= k}``. When values hold line
+    (0-based position: its row id) sits at ``first_line + k + #{j : t_j <= k}``. When values hold line
     breaks, a record's physical line is its ``u`` plus the breaks inside the records before it.
     """
     base = read.first_line
     con.execute("alter table _checked add column _line bigint")
-    con.execute("update _checked set _line = _pos - 1 + ?", [base])
+    con.execute("update _checked set _line = rowid + ?", [base])
     if read.structural_rejects or read.blank_lines:
         blank = "union all select line from _blank" if read.blank_lines else ""
         con.execute(
             f"""
             create or replace temp table _shift as
             with obstacles as (select line from _structural {blank}),
-            pos as (  -- t + 1, to compare with the 1-based _pos
+            pos as (  -- t + 1, to compare with the 1-based position rowid + 1
                 select line - ? - row_number() over (order by line) + 2 as t
                 from obstacles
             )
@@ -338,7 +339,7 @@ def _number_lines(con: duckdb.DuckDBPyConnection, read: ReadResult) -> None:
             """
             update _checked set _line = _line + s.n
             from (select c.rowid as rid, sh.n
-                  from _checked as c asof join _shift as sh on c._pos >= sh.t) as s
+                  from _checked as c asof join _shift as sh on c.rowid + 1 >= sh.t) as s
             where _checked.rowid = s.rid
             """
         )
@@ -375,8 +376,7 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> ReadResul
     )
     try:
         con.execute(
-            f"create temp table _src as select {sel}, file_row_number + 1 as _pos "  # noqa: S608
-            "from read_parquet(?, file_row_number = true)",
+            f"create temp table _src as select {sel} from read_parquet(?)",  # noqa: S608
             [str(spec.path)],
         )
     except duckdb.Error as exc:
@@ -586,16 +586,12 @@ def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) ->
     # purchase ids, whose duplicate checks run after this pass)
     repeats_checked = spec.one_row_per_customer or "purchase_id" in spec.fields
     raw_cond = "true" if repeats_checked else "len(_errors) > 0"
-    extra = "_line, " if read.has_line else "_pos, "
+    extra = "_line, " if read.has_line else ""
     if read.multiline:
         every_field = "concat(" + ", ".join(read.raw_columns) + ")"
         extra += f"1 + {_breaks(every_field)} as _span, "
     con.execute("drop table if exists _checked")
-    # Positions come from the reader (``_pos``), not from insertion order, which some
-    # expressions do not preserve (DuckDB turns IN lists into joins).
-    con.execute(
-        f"""
-        create temp table _checked as
+    select = f"""
         with t as (
             select *, {", ".join(text_cols)} from _src
         ), p as (
@@ -607,7 +603,8 @@ def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) ->
                case when {raw_cond} then {read.raw_sql} end as _raw_text
         from e
         """  # noqa: S608
-    )
+    _keeps_order(con, select)
+    con.execute(f"create temp table _checked as {select}")
     checked = con.execute("select count(*) from _checked").fetchone()[0]
     if checked != read.records:
         raise RuntimeError(
@@ -621,6 +618,21 @@ def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) ->
                       "duplicate customer id in a one-row-per-customer file")
     if "purchase_id" in spec.fields:
         _flag_repeats(con, "purchase_id", "duplicate purchase id")
+
+
+def _keeps_order(con: duckdb.DuckDBPyConnection, select: str) -> None:
+    """Records are numbered by the order ``_checked`` is filled in: with
+    ``preserve_insertion_order`` DuckDB guarantees the order of one table's rows through
+    SELECT, WHERE and CTEs made of them (its "order preservation" page), also when it reads
+    in parallel; a join does not keep it, and DuckDB plans some expressions as joins (a long
+    IN list). The rules are this package's own SQL, so a join here is a bug: stop rather than
+    misnumber lines."""
+    if not con.execute("select current_setting('preserve_insertion_order')").fetchone()[0]:
+        raise RuntimeError("the check pass needs DuckDB's preserve_insertion_order setting")
+    plan = "\n".join(str(row[-1]) for row in con.execute(f"explain {select}").fetchall())
+    if "JOIN" in plan.upper():
+        raise RuntimeError("the check pass would not keep the file's order (its plan has a "
+                           "join), so line numbers would be wrong")
 
 
 def _flag_repeats(con: duckdb.DuckDBPyConnection, field: str, reason: str) -> None:

@@ -183,3 +183,31 @@ def test_unterminated_quote_in_a_file_larger_than_the_read_buffer(tmp_path: Path
         assert con.execute("select count(*) from raw.batches").fetchone()[0] == 0
     finally:
         con.close()
+
+
+def test_clean_file_lines_follow_the_file_across_read_buffers(tmp_path: Path,
+                                                              kaggle_csv: Path) -> None:
+    """A file with no rejects, blank lines or line breaks in values (the common case) is
+    numbered by the order the check pass stores its records, not by a row counter: that
+    order is the file's, also when the reader handles its pieces in parallel."""
+    from purchase_patterns import warehouse
+    from purchase_patterns.ingest import ingest_file
+    from purchase_patterns.lake import Lake
+    from purchase_patterns.settings import load_settings
+
+    header, rows = big_rows(kaggle_csv)
+    path = tmp_path / "big_clean.csv"
+    path.write_text("\n".join([header, *(",".join(r) for r in rows)]) + "\n", encoding="utf-8")
+    assert path.stat().st_size > 32 * 1024**2
+    settings = load_settings(home=tmp_path / "home")
+    assert settings.duckdb_threads >= 2
+    con = warehouse.connect(settings)
+    try:
+        res = ingest_file(con, Lake(settings.lake), path, run_id="big")
+        assert (res.rows_in, res.rows_loaded) == (ROWS, ROWS)
+        wrong = con.execute("select count(*) from raw.purchases "
+                            "where source_line <> cast(substr(customer_id, 2) as bigint) + 2"
+                            ).fetchone()[0]
+        assert wrong == 0
+    finally:
+        con.close()
