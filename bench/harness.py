@@ -85,6 +85,7 @@ NAMES = {
     "ours_run": "ours: run (end to end)",
     "ours_ingest": "ours: ingest",
     **{f"ours_{s}": f"ours: {s}" for s in STAGES},
+    "ours_analytics": "ours: RFM + seasonal + BG/NBD over the marts",
     "pandas": "pandas + SciPy script",
 }
 
@@ -175,6 +176,10 @@ def ours(run: Runner, csv: Path, work: Path, *, stages_too: bool = True) -> list
     home, stages = work / "run", work / "stages"
     ms = [run("ours_run", CLI + ["--home", str(home), "run", "--input", str(csv)],
               before=_fresh(home))]
+    if ms[0].ok:
+        report = work / "ours_analytics.json"
+        ms.append(run("ours_analytics", [PY, str(BENCH / "ours_analytics.py"), "--home",
+                                         str(home), "--json", str(report)], reports=report))
     if not stages_too:
         return ms
     ms.append(run("ours_ingest", CLI + ["--home", str(stages), "ingest", "--input", str(csv)],
@@ -354,21 +359,26 @@ def _detail_median(m: dict, *path: str) -> float | None:
 
 
 def analytics(size: dict) -> dict | None:
-    """Our analytics over the marts (predict + analyze stages: wall seconds, peak RSS of the
-    larger) and the pandas script's equivalent work (its wall time less its own read and
-    clean time; its peak RSS: the frame it works on is in memory throughout). Both times
-    include starting the interpreter and importing the libraries."""
-    pred, ana, pd_m = _get(size, "ours_predict"), _get(size, "ours_analyze"), _get(size, "pandas")
-    if not (pred and ana and pd_m):
+    """The same work on both sides: ours = ``bench/ours_analytics.py`` (RFM, seasonal
+    aggregates and the BG/NBD fit through the package's functions over the published marts:
+    its process's wall time and peak RSS); pandas = the script's wall time less its own read
+    and clean time, and its peak RSS (the frame it works on is in memory throughout). Both
+    times include starting the interpreter and importing the libraries. Also, for scale,
+    ``stages_seconds``: our whole ``predict`` + ``analyze`` stages, which do much more."""
+    ours_m, pd_m = _get(size, "ours_analytics"), _get(size, "pandas")
+    if not (ours_m and pd_m):
         return None
     read = _detail_median(pd_m, "seconds", "read")
     clean = _detail_median(pd_m, "seconds", "clean")
     if read is None or clean is None:
         return None
-    return {"ours_seconds": pred["median_seconds"] + ana["median_seconds"],
-            "ours_peak_rss_mb": max(pred["median_peak_rss_mb"], ana["median_peak_rss_mb"]),
+    pred, ana = _get(size, "ours_predict"), _get(size, "ours_analyze")
+    return {"ours_seconds": ours_m["median_seconds"],
+            "ours_peak_rss_mb": ours_m["median_peak_rss_mb"],
             "pandas_seconds": pd_m["median_seconds"] - read - clean,
-            "pandas_peak_rss_mb": pd_m["median_peak_rss_mb"]}
+            "pandas_peak_rss_mb": pd_m["median_peak_rss_mb"],
+            "stages_seconds": (pred["median_seconds"] + ana["median_seconds"]
+                               if pred and ana else None)}
 
 
 def per_row_us(size: dict, key: str) -> float | None:
@@ -413,8 +423,8 @@ def targets(report: dict) -> list[dict]:
 
     an = analytics(largest) if largest else None
     out.append(_target("our analytics over the marts ≥ 2× faster than the pandas script's",
-                       an and (f"predict + analyze {an['ours_seconds']:.2f} s vs pandas "
-                               f"RFM + seasonal + BG/NBD {an['pandas_seconds']:.2f} s at "
+                       an and (f"RFM + seasonal + BG/NBD: ours {an['ours_seconds']:.2f} s vs "
+                               f"pandas {an['pandas_seconds']:.2f} s at "
                                f"{largest['label']} "
                                f"({an['pandas_seconds'] / an['ours_seconds']:.2f}× faster)"),
                        None if not an else an["pandas_seconds"] >= 2 * an["ours_seconds"]))
@@ -518,10 +528,17 @@ def markdown(report: dict) -> str:
                       + ", ".join(f"{lab}: RFM {'yes' if a['rfm_counts_equal'] else 'NO'}, "
                                   f"seasons {'yes' if a['season_totals_equal'] else 'NO'}"
                                   for lab, a in agree) + "."]
-        lines += ["", "Analytics over the marts: ours = `predict` + `analyze` (wall, the "
-                  "larger peak RSS); pandas = its wall time less its own read and clean time "
-                  "(RFM, seasonal aggregates, BG/NBD fit; peak RSS of the script). The floor "
-                  "is DuckDB with its defaults (Snappy Parquet; our lake writes Zstd)."]
+        lines += ["", "Analytics over the marts, the same work on both sides (RFM scores, "
+                  "seasonal aggregates, BG/NBD fit): ours = `bench/ours_analytics.py`, the "
+                  "package's own functions over the published marts (its process: wall, peak "
+                  "RSS); pandas = the script's wall time less its own read and clean time "
+                  "(peak RSS of the script). Our whole `predict` + `analyze` stages do much "
+                  "more (churn and propensity models, Gamma-Gamma and CLV, clusters, "
+                  "recommendations, writing tables): "
+                  + ", ".join(f"{s['label']} {a['stages_seconds']:.1f} s"
+                              for s in sizes if (a := analytics(s)) and a["stages_seconds"])
+                  + ". The floor is DuckDB with its defaults (Snappy Parquet; our lake "
+                  "writes Zstd)."]
     if report["clv"]:
         lines += ["", "| CLV fit alone | process wall / peak RSS | BG/NBD + Gamma-Gamma fit "
                   "| fit CPU |", "|---|---|---|---|"]
