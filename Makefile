@@ -28,7 +28,7 @@ TEST_APT := chromium poppler-utils
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: run test test-cloud lint bench bench-smoke bench-dashboard bench-dashboard-floor airflow dashboard emulators clean distclean help apt-run apt-test
+.PHONY: run test test-cloud lint bench bench-smoke bench-dashboard bench-dashboard-floor bench-ingest-floor airflow dashboard emulators clean distclean help apt-run apt-test
 
 help:
 	@echo "make run   - set up and run the main job on a demo dataset, then serve the dashboard"
@@ -40,6 +40,7 @@ help:
 	@echo "make bench-smoke - the benchmark harness at its smoke size"
 	@echo "make bench-dashboard - dashboard filter-change latency (BENCH_CUSTOMERS=100000)"
 	@echo "make bench-dashboard-floor - where that latency goes: our queries vs DuckDB alone"
+	@echo "make bench-ingest-floor BENCH_CSV=... - where ingest's time goes: its steps vs DuckDB alone"
 	@echo "make airflow - Airflow on this machine (127.0.0.1:$(AIRFLOW_PORT)) with the project's DAGs"
 	@echo "make clean - remove ./data and caches"
 
@@ -133,6 +134,12 @@ bench-dashboard: $(VENV)/.test-$(STAMP_KEY) apt-run
 bench-dashboard-floor: $(VENV)/.test-$(STAMP_KEY)
 	$(BIN)/python bench/dashboard_floor.py --customers $(BENCH_CUSTOMERS) \
 	  $(if $(BENCH_BROWSER_JSON),--browser-json $(BENCH_BROWSER_JSON))
+
+# where ingest's time goes: each step of one ingest vs DuckDB alone copying the file and
+# evaluating the contract (BENCH_CSV: a clean purchases CSV, e.g. one make bench generated
+# in bench/.cache/)
+bench-ingest-floor: $(VENV)/.test-$(STAMP_KEY)
+	$(BIN)/python bench/ingest_floor.py $(or $(BENCH_CSV),$(error set BENCH_CSV to a purchases CSV))
 
 lint: $(VENV)/.test-$(STAMP_KEY)
 	$(BIN)/ruff check src tests dags dashboard bench

@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import bench_dashboard  # noqa: E402
 import dashboard_floor  # noqa: E402
 import harness  # noqa: E402
+import ingest_floor  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -183,3 +184,24 @@ def test_dashboard_floor_splits_a_filter_change(smoke):
     for c in got["changes"]:
         assert c["ours_ms"] > 0 and c["floor_exact_ms"] > 0 and c["floor_additive_ms"] > 0
     assert got["rows"] > 0 and got["narrow_table_build_s"] >= 0
+
+
+def test_ingest_floor_splits_an_ingest(smoke, tmp_path):
+    """``bench/ingest_floor.py`` on the smoke run's CSV: every step of a real ingest timed,
+    the steps adding up to the whole, and both DuckDB-alone floors measured."""
+    report, _, _ = smoke
+    [size] = report["sizes"]
+    out = tmp_path / "ingest_floor.json"
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "ingest_floor.py"), size["csv"],
+                           "--repeat", "1", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    got = json.loads(out.read_text(encoding="utf-8"))
+    steps = {k: v for k, v in got["ours"].items() if k != "total"}
+    for step in ("landing scan (hash, lines)", "read and check (DuckDB)",
+                 "warehouse insert, rejects, counts", "lake Parquet of the loaded rows",
+                 "structure pass (count, rejects)", "check pass (typed rules, in file order)"):
+        assert steps[step] > 0, step
+    stage_steps = sum(v for k, v in steps.items() if k in ingest_floor.STEPS.values())
+    assert stage_steps == pytest.approx(got["ours"]["total"], rel=0.05)
+    assert got["floor_copy"] > 0 and got["floor_contract"] > 0

@@ -550,6 +550,29 @@ REQUIRED = ("customer_id", "amount")
 
 def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) -> None:
     """Create temp table ``_checked``: typed canonical columns plus ``_errors``."""
+    select = check_select(spec, read)
+    con.execute("drop table if exists _checked")
+    _keeps_order(con, select)
+    con.execute(f"create temp table _checked as {select}")
+    checked = con.execute("select count(*) from _checked").fetchone()[0]
+    if checked != read.records:
+        raise RuntimeError(
+            f"{spec.path}: read {read.records} records in the first pass but {checked} in the "
+            "second (did the file change while it was read?)"
+        )
+    if not read.has_line:
+        _number_lines(con, read)
+    if spec.one_row_per_customer:
+        _flag_repeats(con, "customer_id",
+                      "duplicate customer id in a one-row-per-customer file")
+    if "purchase_id" in spec.fields:
+        _flag_repeats(con, "purchase_id", "duplicate purchase id")
+
+
+def check_select(spec: SourceSpec, read: ReadResult) -> str:
+    """The check pass's query over ``_src``: every canonical field trimmed and typed, the
+    list ``_errors`` of ``(column, reason)`` each record breaks, and the raw text where it is
+    needed."""
     raw_of = {v: k for k, v in read.labels.items()}  # user label → _src column
     rules = _rules(spec)
     text_cols: list[str] = []
@@ -590,8 +613,7 @@ def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) ->
     if read.multiline:
         every_field = "concat(" + ", ".join(read.raw_columns) + ")"
         extra += f"1 + {_breaks(every_field)} as _span, "
-    con.execute("drop table if exists _checked")
-    select = f"""
+    return f"""
         with t as (
             select *, {", ".join(text_cols)} from _src
         ), p as (
@@ -603,21 +625,6 @@ def check(con: duckdb.DuckDBPyConnection, spec: SourceSpec, read: ReadResult) ->
                case when {raw_cond} then {read.raw_sql} end as _raw_text
         from e
         """  # noqa: S608
-    _keeps_order(con, select)
-    con.execute(f"create temp table _checked as {select}")
-    checked = con.execute("select count(*) from _checked").fetchone()[0]
-    if checked != read.records:
-        raise RuntimeError(
-            f"{spec.path}: read {read.records} records in the first pass but {checked} in the "
-            "second (did the file change while it was read?)"
-        )
-    if not read.has_line:
-        _number_lines(con, read)
-    if spec.one_row_per_customer:
-        _flag_repeats(con, "customer_id",
-                      "duplicate customer id in a one-row-per-customer file")
-    if "purchase_id" in spec.fields:
-        _flag_repeats(con, "purchase_id", "duplicate purchase id")
 
 
 def _keeps_order(con: duckdb.DuckDBPyConnection, select: str) -> None:
