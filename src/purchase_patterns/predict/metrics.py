@@ -173,6 +173,6 @@ def predict_positive(model: Any, X: Any, chunk_rows: int = SCORE_CHUNK_ROWS,
     out = np.empty(len(X), dtype=np.float64)
     for start in range(0, len(X), chunk_rows):
         part = X.iloc[start:start + chunk_rows]
-        n = len(part)
-        out[start:start + n] = model.predict_proba(prepare(part) if prepare else part)[:, 1]
+        out[start:start + len(part)] = model.predict_proba(prepare(part) if prepare
+                                                           else part)[:, 1]
     return out
