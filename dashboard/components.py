@@ -136,6 +136,17 @@ def filter_sidebar(source: data.Source, catalog: data.Catalog) -> Filters:
                    subscription=subscription, date_from=date_from, date_to=date_to)
 
 
+def index_caption(source: data.Source) -> None:
+    """Whether filtered headline figures come from the fast filter index yet."""
+    slot = data.index_slot(source.key)
+    if slot is None:
+        return
+    text = {"building": "being built; figures come from SQL until it is ready",
+            "ready": "ready", "unavailable": "not available for this data",
+            "failed": "could not be built; figures come from SQL"}[slot.state]
+    st.sidebar.caption(f"Fast filters: {text}" + (f" ({slot.detail})" if slot.detail else ""))
+
+
 def report_button(filters: Filters) -> None:
     """"Download report": build the stakeholder report for the current filters, then offer
     it for download. Disabled, with the reason, when the report builder is not installed."""

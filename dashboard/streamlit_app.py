@@ -41,6 +41,7 @@ if not catalog.has("marts.fct_purchases"):
 filters = ui.filter_sidebar(source, catalog)
 ui.report_button(filters)
 st.sidebar.caption(f"Data: {source.label}")
+ui.index_caption(source)
 ui.set_context(ui.Context(source, catalog, filters))
 
 PAGES = [

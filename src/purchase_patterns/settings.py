@@ -142,6 +142,11 @@ class DashboardSettings(BaseModel):
     password: SecretStr | None = None
     #: the Streamlit app folder; default: ``dashboard/`` at the top of the repository
     app_dir: Path | None = None
+    #: the in-memory index that answers filtered headline figures fast
+    #: (purchase_patterns.filter_index): built in the background when the dashboard first
+    #: reads a published warehouse (``background``; SQL answers until it is ready), before
+    #: the first answer (``blocking``), or never (``off``). DuckDB warehouses only.
+    filter_index: Literal["background", "blocking", "off"] = "background"
 
 
 class Settings(BaseSettings):
