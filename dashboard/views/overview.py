@@ -4,7 +4,7 @@ what the data supports, and the top recommendations."""
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 import components as ui
@@ -31,12 +31,15 @@ else:
 
 if cat.dated:
     series = data.sales_by_period(key, f, "month")
-    fig = px.bar(series, x="period", y="revenue", title="Revenue by month",
-                 labels={"period": "", "revenue": "Revenue ($)"})
+    x, title = series["period"], "Revenue by month"
 else:
     series = data.sales_by_season(key, f)
-    fig = px.bar(series, x="season", y="revenue", title="Revenue by season",
-                 labels={"season": "", "revenue": "Revenue ($)"})
+    x, title = series["season"].astype(str), "Revenue by season"
+# graph_objects, not plotly.express: the same bars without express's ~20 ms per figure, on
+# the page whose filter changes are timed
+fig = go.Figure(go.Bar(x=x, y=series["revenue"], hovertemplate="%{x}: $%{y:,.0f}"
+                       "<extra></extra>"),
+                layout={"title": {"text": title}, "yaxis": {"title": {"text": "Revenue ($)"}}})
 ui.chart(fig, "overview_revenue")
 
 left, right = st.columns(2)

@@ -39,6 +39,7 @@ compares them on the Kaggle file, CDNOW and generated data for many selections).
 from __future__ import annotations
 
 import calendar
+import functools
 import threading
 import time
 from collections.abc import Iterable
@@ -102,15 +103,25 @@ select *,
 from grouped
 window w as (partition by ck, purchase_date, undated_line)
 """
+#: Small integer codes for the values of each filter column the cube holds.
+_CODES = """
+create temp table code_{name} as
+select value, cast(row_number() over (order by value) - 1 as smallint) as code
+from (select distinct {column} as value from {table} where {column} is not null) as d
+"""
+#: Sums by category, month, season, order mask and the customer filters (as codes), sorted
+#: by category and month so that a filtered scan skips whole row groups; money in cents.
 _CUBE = """
 create table cube as
-select o.month, o.season, o.cat_id, o.order_mask, c.gender, c.age_band, c.state_name,
-       c.census_region, c.has_subscription, c.segment,
+select o.cat_id, o.month, s.code as season, o.order_mask, {customer_codes},
        cast(sum(o.lines) as bigint) as lines, cast(sum(o.units) as bigint) as units,
-       sum(o.revenue) as revenue, cast(count(*) as bigint) as orders
+       cast(sum(o.revenue) * 100 as bigint) as revenue_cents, cast(count(*) as bigint) as orders
 from order_categories as o
 inner join customers as c on c.ck = o.ck
+{customer_joins}
+left join code_season as s on s.value = o.season
 group by all
+order by o.cat_id, o.month
 """
 #: Each order once (in the row of its lowest category), with its cell.
 _ORDERS = """
@@ -137,10 +148,12 @@ order by k.cell, o.ck
 
 @dataclass(frozen=True)
 class Cell:
+    """Orders of one (month, season, category mask), or a group of such cells."""
+
     month: date | None
     season: str | None
     mask: int
-    once: BitMap  # customers with at least one order in the cell
+    once: BitMap  # customers with at least one order here
     twice: BitMap  # customers with two or more
 
 
@@ -177,22 +190,38 @@ def build(path: Path, *, memory_limit: str = "2GB", threads: int = 2) -> BuildRe
         if con.execute("select bool_or(mixed_season) from order_categories").fetchone()[0]:
             return BuildResult(None, "some orders hold lines of different seasons",
                                time.perf_counter() - t0)
-        con.execute(_CUBE)
+        codes = {"season": _codes(con, "season", "season", "order_categories")}
+        for key, column in CUSTOMER_FIELDS.items():
+            codes[key] = _codes(con, key, column, "customers")
+        con.execute(_CUBE.format(
+            customer_codes=", ".join(f"k_{key}.code as {key}" for key in CUSTOMER_FIELDS),
+            customer_joins="\n".join(
+                f"left join code_{key} as k_{key} on k_{key}.value = c.{column}"
+                for key, column in CUSTOMER_FIELDS.items())))
         con.execute(_ORDERS)
         con.execute(_CELL_KEYS)
         cells = _cells(con.execute("select month, season, order_mask from cell_keys "
                                    "order by cell").fetchall(),
                        con.execute(_CELL_CUSTOMERS).fetchnumpy())
-        customer_bitmaps = _customer_bitmaps(con)
-        n_customers = con.execute("select count(*) from customers").fetchone()[0]
+        customers = {key: {value: BitMap(con.execute(
+            f"select ck from customers where {column} = ? order by ck",  # noqa: S608
+            [value]).fetchnumpy()["ck"].astype(np.uint32)) for value in codes[key]}
+            for key, column in CUSTOMER_FIELDS.items()}
         for table in ("orders", "cell_keys", "order_categories", "customers"):
             con.execute(f"drop table {table}")
         con.execute("detach pub")
     except BaseException:
         con.close()
         raise
-    index = FilterIndex(con, categories, cells, customer_bitmaps, int(n_customers))
+    index = FilterIndex(con, categories, codes, cells, customers)
     return BuildResult(index, "", time.perf_counter() - t0)
+
+
+def _codes(con: duckdb.DuckDBPyConnection, name: str, column: str,
+           table: str) -> dict[Any, int]:
+    """Number the values of ``table.column`` (a temp table ``code_<name>``); value → code."""
+    con.execute(_CODES.format(name=name, column=column, table=table))
+    return dict(con.execute(f"select value, code from code_{name}").fetchall())  # noqa: S608
 
 
 def _cells(keys: list[tuple], rows: dict[str, Any]) -> list[Cell]:
@@ -206,15 +235,27 @@ def _cells(keys: list[tuple], rows: dict[str, Any]) -> list[Cell]:
             for i, (month, season, mask) in enumerate(keys)]
 
 
-def _customer_bitmaps(con: duckdb.DuckDBPyConnection) -> dict[str, dict[Any, BitMap]]:
-    """For each customer filter, the customers of each value."""
-    out: dict[str, dict[Any, BitMap]] = {}
-    for key, column in CUSTOMER_FIELDS.items():
-        values = [v for (v,) in con.execute(
-            f"select distinct {column} from customers where {column} is not null").fetchall()]  # noqa: S608
-        out[key] = {v: BitMap(con.execute(
-            f"select ck from customers where {column} = ? order by ck",  # noqa: S608
-            [v]).fetchnumpy()["ck"].astype(np.uint32)) for v in values}
+def _distinct(cells: Iterable[Cell]) -> tuple[BitMap, BitMap]:
+    """Customers with an order in ``cells``, and those with two or more orders there
+    (distinct cells hold distinct orders)."""
+    seen, repeat = BitMap(), BitMap()
+    for c in cells:
+        repeat |= seen & c.once
+        repeat |= c.twice
+        seen |= c.once
+    return seen, repeat
+
+
+def _grouped(cells: list[Cell], mask: int) -> list[Cell]:
+    """The cells whose mask shares a bit with ``mask``, merged per (month, season)."""
+    groups: dict[tuple[date | None, str | None], list[Cell]] = {}
+    for c in cells:
+        if c.mask & mask:
+            groups.setdefault((c.month, c.season), []).append(c)
+    out = []
+    for (month, season), members in groups.items():
+        once, twice = _distinct(members)
+        out.append(Cell(month, season, mask, once, twice))
     return out
 
 
@@ -228,18 +269,30 @@ def _month_aligned(f: Filters) -> bool:
     return start_ok and end_ok
 
 
+#: Orders in the cube rows in scope: an order with several selected categories is counted in
+#: the row of its lowest selected category only.
+_ORDERS_IN_SCOPE = ("sum(case when (order_mask & @cat_mask & ((cast(1 as bigint) << cat_id)"
+                    " - 1)) = 0 then orders else 0 end)")
+
+
 class FilterIndex:
-    """See the module's docstring. Thread-safe: queries on the cube run on their own cursor."""
+    """See the module's docstring. Thread-safe: each cube query runs on its own cursor, and
+    the bitmaps are only read after the build."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, categories: dict[str, int],
-                 cells: list[Cell], customer_bitmaps: dict[str, dict[Any, BitMap]],
-                 n_customers: int) -> None:
+                 codes: dict[str, dict[Any, int]], cells: list[Cell],
+                 customers: dict[str, dict[Any, BitMap]]) -> None:
         self._con = con
         self._lock = threading.Lock()
         self.categories = categories
+        self.codes = codes
         self.cells = cells
-        self.customer_bitmaps = customer_bitmaps
-        self.n_customers = n_customers
+        self.customers = customers
+        everything = self._mask(self.categories.values())
+        # the cells merged per (month, season): for no category filter and for each category
+        self._groups = {None: _grouped(cells, everything), **{
+            i: _grouped(cells, 1 << i) for i in self.categories.values()}}
+        self._month_sums = functools.lru_cache(maxsize=64)(self._month_sums_uncached)
 
     def close(self) -> None:
         self._con.close()
@@ -249,65 +302,71 @@ class FilterIndex:
         return _month_aligned(f)
 
     # -- selection -----------------------------------------------------------------------------
-    def _category_mask(self, f: Filters) -> int:
-        ids: Iterable[int] = ([self.categories[c] for c in f.category if c in self.categories]
-                              if f.category else self.categories.values())
+    @staticmethod
+    def _mask(ids: Iterable[int]) -> int:
         mask = 0
         for i in ids:
             mask |= 1 << i
         return mask
 
+    def _category_ids(self, f: Filters) -> list[int]:
+        if not f.category:
+            return list(self.categories.values())
+        return [self.categories[c] for c in f.category if c in self.categories]
+
     def _picked(self, f: Filters) -> list[Cell]:
-        mask = self._category_mask(f)
+        """The cells (or merged cells) of the orders the purchase filters keep."""
+        ids = self._category_ids(f)
+        if not f.category:
+            units = self._groups[None]
+        elif len(ids) == 1:
+            units = self._groups[ids[0]]
+        else:
+            mask = self._mask(ids)
+            units = [c for c in self.cells if c.mask & mask]
         first = f.date_from.replace(day=1) if f.date_from else None
         last = f.date_to.replace(day=1) if f.date_to else None
         seasons = set(f.season)
-        out = []
-        for c in self.cells:
-            if not c.mask & mask:
-                continue
-            if seasons and c.season not in seasons:
-                continue
-            if (first or last) and (c.month is None or (first and c.month < first)
-                                    or (last and c.month > last)):
-                continue
-            out.append(c)
-        return out
+        return [c for c in units
+                if (not seasons or c.season in seasons)
+                and (not (first or last) or (c.month is not None
+                                             and (first is None or c.month >= first)
+                                             and (last is None or c.month <= last)))]
 
-    def _customers(self, f: Filters) -> BitMap | None:
-        """The customers passing the customer filters, or None when none is set."""
-        selected: BitMap | None = None
-        for key, by_value in self.customer_bitmaps.items():
-            values = f.get(key)
-            if not values:
-                continue
-            part = BitMap.union(*[by_value[v] for v in values if v in by_value]) if any(
-                v in by_value for v in values) else BitMap()
-            selected = part if selected is None else selected & part
-        return selected
+    def _in_scope(self, f: Filters, cells: list[Cell]) -> tuple[BitMap, BitMap]:
+        """Customers in scope and repeat customers: ``cells``' customers within the
+        customer filters."""
+        seen, repeat = _distinct(cells)
+        for key, by_value in self.customers.items():
+            values = [by_value[v] for v in f.get(key) if v in by_value]
+            if f.get(key):
+                allowed = BitMap.union(*values) if values else BitMap()
+                seen &= allowed
+                repeat &= allowed
+        return seen, repeat
 
     def _cube(self, select: str, f: Filters, *, where: tuple[str, ...] = (),
               group: str = "") -> pd.DataFrame:
-        """``select ... from cube where <f> [and where] [group by group]``."""
+        """``select ... from cube where <f> [and where] [group by group]``, values as
+        parameters (codes of the selected values)."""
         params: dict[str, Any] = {}
         conditions = list(where)
         if f.category:
-            ids = tuple(self.categories[c] for c in f.category if c in self.categories)
+            ids = tuple(self._category_ids(f))
             conditions.append(_in("cat_id", "cat", ids, params) if ids else "false")
-        if f.season:
-            conditions.append(_in("season", "season", f.season, params))
         if f.date_from:
             params["month_from"] = f.date_from.replace(day=1)
             conditions.append("month >= @month_from")
         if f.date_to:
             params["month_to"] = f.date_to.replace(day=1)
             conditions.append("month <= @month_to")
-        for key, column in CUSTOMER_FIELDS.items():
+        for key in ("season", *CUSTOMER_FIELDS):
             values = f.get(key)
             if values:
-                conditions.append(_in(column, key, tuple(values), params))
+                codes = tuple(self.codes[key][v] for v in values if v in self.codes[key])
+                conditions.append(_in(key, key, codes, params) if codes else "false")
         if "@cat_mask" in select:
-            params["cat_mask"] = self._category_mask(f)
+            params["cat_mask"] = self._mask(self._category_ids(f))
         sql = f"select {select} from cube"  # noqa: S608 - package text only
         if conditions:
             sql += " where " + " and ".join(conditions)
@@ -320,47 +379,39 @@ class FilterIndex:
         finally:
             cursor.close()
 
-    #: orders counted in the cube row of their lowest selected category
-    _ORDERS = ("sum(case when (order_mask & @cat_mask & ((cast(1 as bigint) << cat_id) - 1))"
-               " = 0 then orders else 0 end)")
+    def _month_sums_uncached(self, f: Filters) -> pd.DataFrame:
+        return self._cube(f"month, sum(lines) as n_purchases, sum(units) as units, "
+                          f"sum(revenue_cents) as revenue_cents, {_ORDERS_IN_SCOPE} as orders",
+                          f, group="month")
 
     # -- answers -------------------------------------------------------------------------------
     def kpis(self, f: Filters) -> dict[str, float]:
         """Customers, orders, revenue and repeat customers in scope (as ``data.kpis``)."""
-        seen, repeat = self._distinct(self._picked(f), self._customers(f))
-        sums = self._cube(f"cast(coalesce(sum(revenue), 0) as double) as revenue, "
-                          f"coalesce({self._ORDERS}, 0) as orders", f).iloc[0]
-        return {"customers": len(seen), "orders": int(sums["orders"]),
-                "revenue": float(sums["revenue"]), "repeat_customers": len(repeat)}
-
-    @staticmethod
-    def _distinct(cells: list[Cell], within: BitMap | None) -> tuple[BitMap, BitMap]:
-        """Customers with an order in ``cells``, and those with two or more orders there."""
-        seen, repeat = BitMap(), BitMap()
-        for c in cells:
-            repeat |= seen & c.once
-            repeat |= c.twice
-            seen |= c.once
-        if within is not None:
-            seen &= within
-            repeat &= within
-        return seen, repeat
+        seen, repeat = self._in_scope(f, self._picked(f))
+        sums = self._month_sums(f)
+        return {"customers": len(seen), "orders": int(sums["orders"].sum()),
+                "revenue": int(sums["revenue_cents"].sum()) / 100,
+                "repeat_customers": len(repeat)}
 
     def sales_by_month(self, f: Filters) -> pd.DataFrame:
         """Lines, units and revenue per purchase month in scope (dated lines only)."""
-        return self._cube("month as period, sum(lines) as n_purchases, sum(units) as units, "
-                          "cast(sum(revenue) as double) as revenue", f, where=("month is not null",),
-                          group="month")
+        df = self._month_sums(f)
+        df = df[df["month"].notna()]
+        return pd.DataFrame({"period": df["month"], "n_purchases": df["n_purchases"],
+                             "units": df["units"], "revenue": df["revenue_cents"] / 100})
 
     def sales_by_season(self, f: Filters) -> pd.DataFrame:
         """Lines, customers, units and revenue per season in scope (``Unknown`` when none)."""
-        df = self._cube("coalesce(season, 'Unknown') as season, sum(lines) as n_purchases, "
-                        "sum(units) as units, cast(sum(revenue) as double) as revenue", f,
-                        group="coalesce(season, 'Unknown')")
-        picked, within = self._picked(f), self._customers(f)
-        customers = {}
-        for season in df["season"]:
-            key = None if season == "Unknown" else season
-            customers[season] = len(self._distinct(
-                [c for c in picked if c.season == key], within)[0])
-        return df.assign(n_customers=df["season"].map(customers).astype("int64"))
+        df = self._cube("season as code, sum(lines) as n_purchases, sum(units) as units, "
+                        "sum(revenue_cents) as revenue_cents", f, group="season")
+        names = {code: name for name, code in self.codes["season"].items()}
+        picked = self._picked(f)
+        out = []
+        for row in df.itertuples(index=False):
+            season = None if pd.isna(row.code) else names[int(row.code)]
+            customers, _ = self._in_scope(f, [c for c in picked if c.season == season])
+            out.append({"season": season or "Unknown", "n_purchases": row.n_purchases,
+                        "n_customers": len(customers), "units": row.units,
+                        "revenue": row.revenue_cents / 100})
+        return pd.DataFrame(out, columns=["season", "n_purchases", "n_customers", "units",
+                                          "revenue"])
