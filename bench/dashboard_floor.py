@@ -122,6 +122,8 @@ def measure(home: Path, repeat: int) -> dict:
             where = " and ".join(conds)
 
             def ours(f=f) -> None:
+                if index is not None:
+                    index.cache_clear()
                 data.uncached(data.kpis, store, index, f)
                 data.uncached(data.sales_by_period, store, index, f, "month")
 

@@ -163,3 +163,29 @@ def test_declines_too_many_categories(tmp_path):
     result = filter_index.build(tmp_path / "w.duckdb")
     assert result.index is None
     assert "63 product categories" in result.reason
+
+
+def test_dashboard_queries_answer_from_the_index_once_built(published_home, monkeypatch):
+    """``data.kpis`` and the monthly series take the index's answer when it is ready (the
+    same figures as SQL), and SQL's for a date range that starts inside a month."""
+    home = published_home("synthetic", analytics=True)
+    monkeypatch.setenv("PURCHASE_PATTERNS_HOME", str(home))
+    monkeypatch.setenv("PURCHASE_PATTERNS_DASHBOARD__FILTER_INDEX", "blocking")
+    settings = load_settings(home=home)
+    key = data.source(settings).key
+    slot = data.index_slot(key)
+    assert slot.state == "ready" and slot.index is not None, slot.detail
+    store = open_store(settings, read_only=True, path=current(settings))
+    try:
+        answered = []
+        real_kpis = slot.index.kpis
+        monkeypatch.setattr(slot.index, "kpis", lambda f: answered.append(f) or real_kpis(f))
+        inside = Filters(category=("Footwear",), date_from=date(2024, 3, 15))
+        for f in (Filters(category=("Footwear",), season=("Winter",)), inside):
+            assert data.kpis(key, f) == data.kpis.uncached(store, f)
+            got = data.sales_by_period(key, f, "month")
+            pd.testing.assert_frame_equal(got, data.sales_by_period.uncached(store, f, "month"),
+                                          check_dtype=False)
+        assert answered == [Filters(category=("Footwear",), season=("Winter",))]
+    finally:
+        store.close()
