@@ -204,10 +204,9 @@ def cached_query(fn: Callable[..., Any] | None = None, *,
     @functools.wraps(fn)
     def cached(key: str, *args: Any) -> Any:
         slot = index_slot(key) if fast is not None else None
-        if slot is not None and slot.index is not None:
-            result = fast(slot.index, *args)
-            if result is not None:
-                return result
+        result = _from_index(fast, slot.index if slot else None, args)
+        if result is not None:
+            return result
         with reader(key) as store:
             return fn(store, *args)
 
@@ -216,15 +215,18 @@ def cached_query(fn: Callable[..., Any] | None = None, *,
     return cached
 
 
+def _from_index(fast: Callable[..., Any] | None, index: filter_index.FilterIndex | None,
+                args: tuple[Any, ...]) -> Any:
+    """The index's answer, or None (no index yet, or a selection it does not cover)."""
+    return None if fast is None or index is None else fast(index, *args)
+
+
 def uncached(query: Callable[..., Any], store: DataStore,
              index: filter_index.FilterIndex | None, *args: Any) -> Any:
     """What the cached ``query`` answers, computed now (benchmarks): from ``index`` when it
     answers, else by the query's SQL on ``store``."""
-    if index is not None and query.fast is not None:  # type: ignore[attr-defined]
-        result = query.fast(index, *args)  # type: ignore[attr-defined]
-        if result is not None:
-            return result
-    return query.uncached(store, *args)  # type: ignore[attr-defined]
+    result = _from_index(query.fast, index, args)  # type: ignore[attr-defined]
+    return query.uncached(store, *args) if result is None else result  # type: ignore[attr-defined]
 
 
 def _frame(store: DataStore, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
