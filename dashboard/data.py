@@ -584,11 +584,20 @@ def trend_peaks(store: DataStore) -> pd.DataFrame:
         where is_peak""")  # noqa: S608
 
 
-@cached_query
+def _category_by_season_indexed(index: filter_index.FilterIndex,
+                                f: Filters) -> pd.DataFrame | None:
+    return _shares_within_season(index.sales_by_season_and_category(f)) if index.supports(
+        f) else None
+
+
+@cached_query(fast=_category_by_season_indexed)
 def category_by_season(store: DataStore, f: Filters) -> pd.DataFrame:
-    df = _sales_by(store, f, {"season": "coalesce(f.season, 'Unknown')",
-                              "category": "p.category_name"}, products=True,
-                   distinct_customers=False)
+    return _shares_within_season(_sales_by(
+        store, f, {"season": "coalesce(f.season, 'Unknown')", "category": "p.category_name"},
+        products=True, distinct_customers=False))
+
+
+def _shares_within_season(df: pd.DataFrame) -> pd.DataFrame:
     df["share_within_season"] = df["revenue"] / df.groupby("season")["revenue"].transform("sum")
     df["season"] = pd.Categorical(df["season"], SEASON_ORDER, ordered=True)
     return df.sort_values(["season", "category"]).reset_index(drop=True)

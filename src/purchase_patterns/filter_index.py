@@ -291,6 +291,7 @@ class FilterIndex:
         self._lock = threading.Lock()
         self.categories = categories
         self.codes = codes
+        self._season_names = {code: name for name, code in codes["season"].items()}
         self.cells = cells
         self.customers = customers
         everything = self._mask(self.categories.values())
@@ -409,18 +410,33 @@ class FilterIndex:
         return pd.DataFrame({"period": df["month"], "n_purchases": df["n_purchases"],
                              "units": df["units"], "revenue": df["revenue_cents"] / 100})
 
+    def _season(self, code: Any) -> str | None:
+        """The season of a cube code (None for lines without one)."""
+        return None if pd.isna(code) else self._season_names[int(code)]
+
     def sales_by_season(self, f: Filters) -> pd.DataFrame:
         """Lines, customers, units and revenue per season in scope (``Unknown`` when none)."""
         df = self._cube("season as code, sum(lines) as n_purchases, sum(units) as units, "
                         "sum(revenue_cents) as revenue_cents", f, group="season")
-        names = {code: name for name, code in self.codes["season"].items()}
         picked = self._picked(f)
         out = []
         for row in df.itertuples(index=False):
-            season = None if pd.isna(row.code) else names[int(row.code)]
+            season = self._season(row.code)
             customers, _ = self._in_scope(f, [c for c in picked if c.season == season])
             out.append({"season": season or "Unknown", "n_purchases": row.n_purchases,
                         "n_customers": len(customers), "units": row.units,
                         "revenue": row.revenue_cents / 100})
         return pd.DataFrame(out, columns=["season", "n_purchases", "n_customers", "units",
                                           "revenue"])
+
+    def sales_by_season_and_category(self, f: Filters) -> pd.DataFrame:
+        """Lines, units and revenue per season (``Unknown`` when none) and category."""
+        df = self._cube("season as code, cat_id, sum(lines) as n_purchases, "
+                        "sum(units) as units, sum(revenue_cents) as revenue_cents", f,
+                        group="season, cat_id")
+        names = {i: name for name, i in self.categories.items()}
+        return pd.DataFrame({
+            "season": [self._season(c) or "Unknown" for c in df["code"]],
+            "category": [names[int(i)] for i in df["cat_id"]],
+            "n_purchases": df["n_purchases"], "units": df["units"],
+            "revenue": df["revenue_cents"] / 100})

@@ -78,6 +78,14 @@ def test_index_equals_sql_for_random_selections(indexed):
         assert got["revenue"] == pytest.approx(float(sql["revenue"]), abs=0.005), label
         with_purchases += bool(f.on_purchases and got["customers"])
 
+        by_category_sql = data._sales_by(
+            store, f, {"season": "coalesce(f.season, 'Unknown')", "category": "p.category_name"},
+            products=True, distinct_customers=False)
+        keys = ["season", "category"]
+        pd.testing.assert_frame_equal(
+            index.sales_by_season_and_category(f).sort_values(keys).reset_index(drop=True),
+            by_category_sql[[*keys, "n_purchases", "units", "revenue"]].sort_values(keys)
+            .reset_index(drop=True), check_dtype=False, obj=str(label))
         if f.is_empty:
             continue
         season_sql = data._sales_by(store, f, {"season": "coalesce(f.season, 'Unknown')"})
