@@ -36,8 +36,8 @@ What it does not answer (:meth:`FilterIndex.supports` says False; callers run th
       product categories (the build returns None and says why).
 
 The figures equal the SQL definitions of ``dashboard/data.py``
-(tests/dashboard/test_filter_index.py compares them on the Kaggle file, CDNOW and generated
-data for many selections). At 10M purchase lines the build takes about 14 s and answers a
+(tests/dashboard/test_filter_index.py compares them on the Kaggle file and generated data
+for many selections). At 10M purchase lines the build takes about 15 s and answers a
 selection in 10-35 ms (bench/bench_dashboard.py).
 """
 
@@ -103,7 +103,6 @@ grouped as (
 )
 select *,
        bit_or(cast(1 as bigint) << cat_id) over w as order_mask,
-       count(*) over w as order_rows,
        min(coalesce(season, '')) over w <> max(coalesce(season, '')) over w as mixed_season
 from grouped
 window w as (partition by ck, purchase_date, undated_line)
