@@ -342,17 +342,15 @@ class FilterIndex:
                                              and (first is None or c.month >= first)
                                              and (last is None or c.month <= last)))]
 
-    def _in_scope(self, f: Filters, cells: list[Cell]) -> tuple[BitMap, BitMap]:
-        """Customers in scope and repeat customers: ``cells``' customers within the
-        customer filters."""
-        seen, repeat = _distinct(cells)
+    def _allowed(self, f: Filters) -> BitMap | None:
+        """The customers passing the customer filters (None when none is set)."""
+        allowed = None
         for key, by_value in self.customers.items():
-            values = [by_value[v] for v in f.get(key) if v in by_value]
             if f.get(key):
-                allowed = BitMap.union(*values) if values else BitMap()
-                seen &= allowed
-                repeat &= allowed
-        return seen, repeat
+                values = [by_value[v] for v in f.get(key) if v in by_value]
+                part = BitMap.union(*values) if values else BitMap()
+                allowed = part if allowed is None else allowed & part
+        return allowed
 
     def _cube(self, select: str, f: Filters, *, where: tuple[str, ...] = (),
               group: str = "") -> pd.DataFrame:
@@ -396,7 +394,11 @@ class FilterIndex:
     # -- answers -------------------------------------------------------------------------------
     def kpis(self, f: Filters) -> dict[str, float]:
         """Customers, orders, revenue and repeat customers in scope (as ``data.kpis``)."""
-        seen, repeat = self._in_scope(f, self._picked(f))
+        seen, repeat = _distinct(self._picked(f))
+        allowed = self._allowed(f)
+        if allowed is not None:
+            seen &= allowed
+            repeat &= allowed
         sums = self._month_sums(f)
         return {"customers": len(seen), "orders": int(sums["orders"].sum()),
                 "revenue": int(sums["revenue_cents"].sum()) / 100,
@@ -417,11 +419,13 @@ class FilterIndex:
         """Lines, customers, units and revenue per season in scope (``Unknown`` when none)."""
         df = self._cube("season as code, sum(lines) as n_purchases, sum(units) as units, "
                         "sum(revenue_cents) as revenue_cents", f, group="season")
-        picked = self._picked(f)
+        picked, allowed = self._picked(f), self._allowed(f)
         out = []
         for row in df.itertuples(index=False):
             season = self._season(row.code)
-            customers, _ = self._in_scope(f, [c for c in picked if c.season == season])
+            customers = BitMap.union(BitMap(), *[c.once for c in picked if c.season == season])
+            if allowed is not None:
+                customers &= allowed
             out.append({"season": season or "Unknown", "n_purchases": row.n_purchases,
                         "n_customers": len(customers), "units": row.units,
                         "revenue": row.revenue_cents / 100})
