@@ -8,8 +8,10 @@ own functions, on a warehouse that ``purchase-patterns run`` built and published
   distinct customers per season and per month, with the peaks), and ``preferences`` (category
   and item shares by season and by every other dimension: more than the script's category x
   season table, so this side is not flattered);
-- BG/NBD: ``predict.data.period_summary`` as of the last purchase date, ``btyd_summary`` and
-  ``predict.bgnbd.fit`` (the whole period, as the script fits).
+- BG/NBD: ``predict.data.btyd_counts`` (frequency, recency and T as of the last purchase
+  date, which the transform computed into ``marts.customer_features``, grouped into distinct
+  rows in the warehouse) and ``predict.bgnbd.fit`` with those counts as weights (the whole
+  period, as the script fits; the same estimates as fitting every customer's row).
 
 The full ``predict`` and ``analyze`` stages do much more (churn and propensity models with
 validation, Gamma-Gamma and CLV, clusters, recommendations, writing and publishing tables);
@@ -31,7 +33,7 @@ from pathlib import Path
 
 from purchase_patterns.datastore import store
 from purchase_patterns.insights import segments, trends
-from purchase_patterns.insights.stage import new_context
+from purchase_patterns.insights.context import new_context
 from purchase_patterns.predict import bgnbd, data
 from purchase_patterns.publish import current
 from purchase_patterns.settings import load_settings
@@ -57,9 +59,11 @@ def main() -> None:
         months = trends.calendar(ctx, "month")
         prefs = trends.preferences(ctx, have_segments=False)
         t["seasonal"] = time.perf_counter() - t0 - sum(t.values())
-        summary = data.btyd_summary(data.period_summary(s, span.last), span.last)
-        fit = bgnbd.fit(summary["x"].to_numpy(), summary["t_x"].to_numpy(),
-                        summary["T"].to_numpy())
+        counts = data.btyd_counts(s)
+        if counts is None:
+            raise SystemExit("ours_analytics: the warehouse has undated purchase lines")
+        x, t_x, T, n = counts
+        fit = bgnbd.fit(x, t_x, T, weights=n)
         t["bgnbd"] = time.perf_counter() - t0 - sum(t.values())
     out = {
         "customers": len(rfm), "months": len(months), "preference_rows": len(prefs),

@@ -38,3 +38,20 @@ def test_cdnow_log_supports_btyd_but_not_snapshot_analyses(built_home):
     assert not d["clv_heuristic"].supported
     assert not d["geography"].supported and not d["subscription_propensity"].supported
     assert supported(decide(p), "eda").supported
+
+
+def test_multi_item_occasions_are_counted_over_every_line(built_home):
+    """The profile looks only at customers with more lines than occasions; the count is the
+    one a plain group-by over every dated line gives."""
+    home = built_home("synthetic")
+    p, d = _decisions(home)
+    with store(load_settings(home=home), read_only=True) as s:
+        fct, products = s.relation("marts", "fct_purchases"), s.relation("marts", "dim_products")
+        n = int(s.query(
+            f"""select count(*) as n from (
+                    select f.customer_id, f.purchase_date from {fct} as f
+                    join {products} as p on p.product_id = f.product_id
+                    where f.purchase_date is not null and not p.is_unknown_product
+                    group by 1, 2 having count(distinct f.product_id) > 1) as o"""  # noqa: S608
+        ).iloc[0]["n"])
+    assert n > 0 and p.n_multi_item_occasions == n

@@ -249,6 +249,36 @@ def test_rfm_cut_points_are_configurable(cdnow, cdnow_customers):
         load_settings(insights={"rfm": {"monetary_cuts": [10, 5, 20, 30]}})
 
 
+def test_rf_segments_of_a_column_are_the_segment_of_each_cell():
+    r = pd.Series([r for r in range(1, 6) for _ in range(5)], dtype="Int64")
+    f = pd.Series([f for _ in range(5) for f in range(1, 6)], dtype="Int64")
+    assert segments.rf_segments(r, f).tolist() == [
+        segments.rf_segment(a, b) for a, b in zip(r, f, strict=True)]
+
+
+@pytest.mark.parametrize("name", ["kaggle", "cdnow", "synthetic"])
+def test_series_from_the_marts_equal_the_series_over_the_lines(name, request, monkeypatch):
+    """Without filters the season, month, week and weekday series come from the
+    ``agg_sales_by_*`` marts; they are the figures the SQL over every purchase line gives."""
+    from purchase_patterns.insights import trends
+
+    home = request.getfixturevalue(name)
+    settings = load_settings(home=home)
+    exprs = list(trends._MARTS)
+    with store(settings, read_only=True) as s:
+        ctx = new_context(s, settings)
+        dated = ctx.profile.dated
+        marts = {(e, d): trends._series(ctx, e, d) for e in exprs for d in (True, False)}
+        assert any(trends._from_mart(ctx, e, dated) is not None for e in exprs)
+        monkeypatch.setattr(trends, "_MARTS", {})
+        for (e, d), got in marts.items():
+            want = trends._series(ctx, e, d)
+            key = ["period_key"]
+            pd.testing.assert_frame_equal(
+                got.sort_values(key).reset_index(drop=True),
+                want.sort_values(key).reset_index(drop=True), check_dtype=False)
+
+
 def test_cdnow_calendar_trends_and_growth(cdnow, cdnow_customers):
     raw, _per = cdnow_customers
     tp = table(cdnow, "trend_periods")

@@ -391,7 +391,7 @@ def record_transform(settings: Settings, summary: RunSummary, result: TransformR
 def predict_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
     """CLV, churn and propensity models with model cards (see ``predict/``); imported when
     run so that commands which do not predict do not load scikit-learn."""
-    from .predict import predict_stage as run_predict
+    from .predict.stage import predict_stage as run_predict
 
     run_predict(settings, summary, progress)
 

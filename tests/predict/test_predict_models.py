@@ -224,6 +224,32 @@ def test_compress_round_trips():
     assert counts.sum() == 5 and len(counts) == 3
 
 
+@pytest.mark.parametrize("name", ["cdnow_sample", "synthetic"])
+def test_btyd_counts_from_the_mart_equal_the_summary_from_the_lines(built_home, name):
+    """The whole period's inputs read from ``customer_features`` (distinct rows + counts) are
+    the customers of ``period_summary`` over the purchase lines, row for row, and fit the
+    same parameters."""
+    with store(load_settings(home=built_home(name)), read_only=True) as s:
+        last = data.span(s).last
+        lines = data.btyd_summary(data.period_summary(s, last), last)
+        counts = data.btyd_counts(s)
+    assert counts is not None
+    x, t_x, T, n = counts
+    assert n.sum() == len(lines) and (n >= 1).all()
+    (ux, ut, uT), un, _ = compress(lines["x"], lines["t_x"], lines["T"])
+    ours = sorted(zip(x, np.round(t_x * 7), np.round(T * 7), n, strict=True))
+    theirs = sorted(zip(ux, np.round(ut * 7), np.round(uT * 7), un, strict=True))
+    assert ours == theirs
+    a = bgnbd.fit(x, t_x, T, weights=n).params.as_array()
+    b = bgnbd.fit(lines["x"], lines["t_x"], lines["T"]).params.as_array()
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_btyd_counts_decline_data_without_dates(built_home):
+    with store(load_settings(home=built_home("kaggle")), read_only=True) as s:
+        assert data.btyd_counts(s) is None
+
+
 def test_fit_rejects_impossible_summaries():
     with pytest.raises(ValueError, match="t_x"):
         bgnbd.fit(np.array([1.0]), np.array([5.0]), np.array([3.0]))

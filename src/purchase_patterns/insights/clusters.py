@@ -26,10 +26,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from .context import Context
 
@@ -118,6 +114,9 @@ def _sample(n: int, size: int, seed: int) -> np.ndarray:
 
 def choose_k(x: np.ndarray, ks: range, seed: int, n_silhouette: int) -> tuple[int, dict[int, float]]:
     """The k with the highest mean silhouette score (on a seeded sample)."""
+    from sklearn.cluster import KMeans  # scikit-learn loads in seconds: only when clustering
+    from sklearn.metrics import silhouette_score
+
     scores: dict[int, float] = {}
     idx = _sample(len(x), n_silhouette, seed + 1)
     for k in ks:
@@ -180,6 +179,10 @@ def cluster(ctx: Context, customers: pd.DataFrame) -> tuple[pd.Series, pd.DataFr
     if len(specs) < 2:
         ctx.record("clustering", False, "fewer than two behavioural features vary in this data")
         return empty
+    from sklearn.cluster import KMeans  # see choose_k
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
     cfg = ctx.cfg
     x_all = StandardScaler().fit_transform(_transform(raw, specs))
     fit_idx = _sample(len(x_all), cfg.cluster_fit_customers, ctx.seed)

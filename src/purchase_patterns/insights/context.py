@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..capabilities import Capability, DataProfile
+from ..capabilities import Capability, DataProfile, decide, profile
 from ..datastore import DataStore
 from ..filters import Filters, purchase_lines
 from ..settings import InsightsSettings, Settings
@@ -80,3 +80,11 @@ class Context:
 
     def has(self, layer: str, table: str) -> bool:
         return self.store.has_table(layer, table)
+
+
+def new_context(store_: DataStore, settings: Settings, filters: Filters | None = None,
+                progress: Progress = _quiet) -> Context:
+    """A :class:`Context` with the data profiled and the capabilities decided."""
+    prof = profile(store_)
+    return Context(store_, settings, prof, {d.analysis: d for d in decide(prof)},
+                   filters or Filters(), progress)

@@ -111,6 +111,16 @@ def rf_segment(r: int, f: int) -> str:
     raise ValueError(f"no segment for R={r}, F={f}")  # the map covers all 25 cells
 
 
+#: RF segment of every (R, F) score pair: ``_RF_GRID[r - 1, f - 1]``
+_RF_GRID = np.array([[rf_segment(r, f) for f in range(1, 6)] for r in range(1, 6)], dtype=object)
+
+
+def rf_segments(r: pd.Series, f: pd.Series) -> pd.Series:
+    """:func:`rf_segment` of every customer at once (a lookup in the 5 x 5 grid)."""
+    return pd.Series(_RF_GRID[r.to_numpy(dtype=np.int64) - 1, f.to_numpy(dtype=np.int64) - 1],
+                     index=r.index, dtype=object)
+
+
 def load_customers(ctx: Context) -> pd.DataFrame:
     """One row per customer from ``marts.customer_features`` (all customers: segments and
     clusters are assigned on the whole population, whatever the report filters)."""
@@ -138,8 +148,7 @@ def rfm_segments(ctx: Context, customers: pd.DataFrame) -> tuple[pd.DataFrame, d
         "f_score": score(freq, cuts["frequency"]), "m_score": score(mon, cuts["monetary"]),
         "recency_days": rec, "frequency": freq, "monetary": mon,
     })
-    out["segment"] = [rf_segment(int(r), int(f)) for r, f in zip(out["r_score"], out["f_score"],
-                                                                  strict=True)]
+    out["segment"] = rf_segments(out["r_score"], out["f_score"])
     source = "configured" if any(getattr(cfg, k) for k in
                                  ("recency_cut_days", "frequency_cuts", "monetary_cuts")) \
         else "quintiles"

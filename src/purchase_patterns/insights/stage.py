@@ -16,26 +16,16 @@ from typing import Any
 import pandas as pd
 
 from .. import warehouse
-from ..capabilities import decide, profile
-from ..datastore import DataStore, store
+from ..datastore import store
 from ..errors import EXIT_DATA_QUALITY
-from ..filters import Filters
 from ..settings import Settings
 from . import affinity, clusters, eda, predictions, recommend, segments, trends
-from .context import Context, Progress, _quiet
+from .context import Context, Progress, _quiet, new_context
 from .tables import TABLES, conform
 
 #: analyses another stage owns, recorded here so that ``analytics.analyses`` is complete
 PREDICT_ANALYSES = ("clv_bgnbd_gamma_gamma", "churn_classifier", "clv_heuristic",
                     "subscription_propensity")
-
-
-def new_context(store_: DataStore, settings: Settings, filters: Filters | None = None,
-                progress: Progress = _quiet) -> Context:
-    """A :class:`Context` with the data profiled and the capabilities decided."""
-    prof = profile(store_)
-    return Context(store_, settings, prof, {d.analysis: d for d in decide(prof)},
-                   filters or Filters(), progress)
 
 
 def cluster_summary(ctx: Context, base: pd.DataFrame) -> pd.DataFrame:

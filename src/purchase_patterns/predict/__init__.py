@@ -2,9 +2,6 @@
 
 Model code is pure numpy/pandas/scipy/scikit-learn (``bgnbd``, ``gamma_gamma``, ``clv``,
 ``churn``, ``propensity``, ``leakage``, ``metrics``); ``data`` reads the warehouse and
-``stage`` wires it all into ``predict_stage(settings, summary, progress)``.
+``stage`` wires it all into ``predict_stage(settings, summary, progress)``. Nothing is
+imported here, so using one model module does not load scikit-learn.
 """
-
-from .stage import predict_stage
-
-__all__ = ["predict_stage"]

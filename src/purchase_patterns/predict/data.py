@@ -178,6 +178,35 @@ def btyd_summary(frame: pd.DataFrame, cutoff: date) -> pd.DataFrame:
     return out
 
 
+def btyd_counts(store: DataStore) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The whole period's BG/NBD inputs, aggregated in the warehouse: ``(x, t_x, T, n)``, one
+    entry per distinct ``(x, t_x, T)`` (weeks, as in :func:`btyd_summary` as of the last
+    purchase date) and ``n`` the customers who share it, for ``bgnbd.fit(..., weights=n)``.
+
+    Read from ``marts.customer_features`` (frequency, recency and T as of the end of the data,
+    computed by the transform), so no purchase line is read: about a million rows instead of
+    ten million at 10M lines. The same customers and values as ``btyd_summary(
+    period_summary(store, last), last)`` when every line is dated; None otherwise (the mart
+    counts an undated line as an occasion of its own)."""
+    fct = store.relation("marts", "fct_purchases")
+    cust = store.relation("marts", "customer_features")
+    row = store.query(
+        f"select count(*) as n, count(purchase_date) as n_dated from {fct}"  # noqa: S608
+    ).iloc[0]
+    if int(row["n"]) == 0 or int(row["n_dated"]) != int(row["n"]):
+        return None
+    out = store.query(
+        f"""select frequency as x, recency_days as t_x, t_days as t, count(*) as n
+            from {cust}
+            where first_purchase_date is not null
+            group by frequency, recency_days, t_days"""  # noqa: S608 - package-built name
+    )
+    return (out["x"].to_numpy(dtype=np.float64),
+            out["t_x"].to_numpy(dtype=np.float64) / DAYS_PER_WEEK,
+            out["t"].to_numpy(dtype=np.float64) / DAYS_PER_WEEK,
+            out["n"].to_numpy(dtype=np.float64))
+
+
 def _join(batches: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """Batches of one result (at least one, possibly empty) joined column by column, so that
     memory never holds two whole copies: each column is joined and its batches dropped in
