@@ -100,7 +100,8 @@ emulators: $(EMU_VENV)/.ready-$(EMU_KEY)
 
 test: $(VENV)/.test-$(STAMP_KEY) $(EMU_VENV)/.ready-$(EMU_KEY) apt-test
 	$(BIN)/ruff check src tests dags dashboard bench
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not cloud_full"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder \
+	  -m "not cloud_full"
 
 # every cloud test, with the slow ones: the dated CDNOW comparison on the BigQuery emulator
 # (~3 min more) and both Airflow DAGs run with dag.test() on the emulators (~7 min more)

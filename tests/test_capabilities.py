@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from purchase_patterns.capabilities import decide, profile, supported
 from purchase_patterns.datastore import store
+from purchase_patterns.predict import data
 from purchase_patterns.settings import load_settings
 
 
@@ -11,6 +12,13 @@ def _decisions(home):
     with store(load_settings(home=home), read_only=True) as s:
         p = profile(s)
     return p, {d.analysis: d for d in decide(p)}
+
+
+def test_whole_period_btyd_inputs_need_dates(built_home):
+    with store(load_settings(home=built_home("kaggle")), read_only=True) as s:
+        assert data.btyd_counts(s) is None
+    with store(load_settings(home=built_home("cdnow_master")), read_only=True) as s:
+        assert data.btyd_counts(s)[3].sum() == 23570
 
 
 def test_kaggle_snapshot_supports_no_date_analyses(built_home):

@@ -406,3 +406,17 @@ def test_builds_when_duckdb_spills_to_disk(tmp_path):
     db = home / "warehouse.duckdb"
     assert scalar(db, "select count(*) from marts.fct_purchases") == \
         scalar(db, "select count(*) from raw.purchases") > 90_000
+
+
+def test_dbt_runs_several_nodes_at_once_on_small_data_only(built_home):
+    from purchase_patterns.settings import load_settings
+    from purchase_patterns.transform import PARALLEL_MAX_LINES, PARALLEL_THREADS, dbt_threads
+
+    s = load_settings()
+    assert dbt_threads(s, 3_900) == PARALLEL_THREADS > 1
+    assert dbt_threads(s, PARALLEL_MAX_LINES + 1) == 1
+    assert dbt_threads(s, None) == 1
+    assert dbt_threads(load_settings(dbt_threads=2), 10_000_000) == 2
+    # the pipeline's transform stage passes the warehouse's lines: dbt says what it used
+    log = (built_home("kaggle") / ".dbt" / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert f"Concurrency: {PARALLEL_THREADS} threads" in log

@@ -327,11 +327,16 @@ def downstream_stages() -> list[str]:
     return [name for name, _ in DOWNSTREAM] + ["publish"]
 
 
-def data_is_dated(settings: Settings) -> bool:
+def raw_lines(settings: Settings) -> tuple[int, int]:
+    """Purchase lines in the warehouse, and how many of them have a date."""
     with store(settings) as s:
-        got = s.query(f"select count(*) as n from {s.relation('raw', 'purchases')} "  # noqa: S608
-                      "where purchase_date is not null")
-    return int(got["n"].iloc[0]) > 0
+        got = s.query(f"select count(*) as n, count(purchase_date) as n_dated "  # noqa: S608
+                      f"from {s.relation('raw', 'purchases')}")
+    return int(got["n"].iloc[0]), int(got["n_dated"].iloc[0])
+
+
+def data_is_dated(settings: Settings) -> bool:
+    return raw_lines(settings)[1] > 0
 
 
 def transform_stage(settings: Settings, summary: RunSummary, progress: Progress = _noop) -> None:
@@ -345,7 +350,8 @@ def transform_stage(settings: Settings, summary: RunSummary, progress: Progress 
 
     progress("transforming with dbt", None)
     started = warehouse.now()
-    result = run_transform(settings, summary.run_id, dated=data_is_dated(settings))
+    lines, dated = raw_lines(settings)
+    result = run_transform(settings, summary.run_id, dated=dated > 0, lines=lines)
     checkpoint(settings, "transform:dbt-built", summary.run_id)
     record_transform(settings, summary, result, started)
 

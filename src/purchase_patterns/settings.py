@@ -162,6 +162,8 @@ class Settings(BaseSettings):
     lake_url: str | None = None
     duckdb_memory_limit: str = "3GB"
     duckdb_threads: int = Field(2, ge=1, le=256)
+    #: dbt nodes (models, tests) run at once on DuckDB; unset: see ``transform.dbt_threads``
+    dbt_threads: int | None = Field(None, ge=1, le=64)
     demo_customers: int = Field(2_000, ge=10)
     seed: int = 42
     #: the dbt project folder; default: ``transform/`` at the top of the repository
