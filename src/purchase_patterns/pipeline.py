@@ -350,8 +350,8 @@ def transform_stage(settings: Settings, summary: RunSummary, progress: Progress 
 
     progress("transforming with dbt", None)
     started = warehouse.now()
-    lines, dated = raw_lines(settings)
-    result = run_transform(settings, summary.run_id, dated=dated > 0, lines=lines)
+    lines, n_dated = raw_lines(settings)
+    result = run_transform(settings, summary.run_id, dated=n_dated > 0, lines=lines)
     checkpoint(settings, "transform:dbt-built", summary.run_id)
     record_transform(settings, summary, result, started)
 
