@@ -59,7 +59,7 @@ def main() -> None:
         months = trends.calendar(ctx, "month")
         prefs = trends.preferences(ctx, have_segments=False)
         t["seasonal"] = time.perf_counter() - t0 - sum(t.values())
-        counts = data.btyd_counts(s)
+        counts = data.btyd_counts(s, ctx.profile)
         if counts is None:
             raise SystemExit("ours_analytics: the warehouse has undated purchase lines")
         x, t_x, T, n = counts

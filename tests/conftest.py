@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: so the two workers finish together.
 SLOW_FILES = (
     "test_airflow_dags.py",               # ~7 min: both DAGs built, retried, re-run
-    "reliability/test_crash.py",          # ~5.5 min: ~17 runs killed and re-run
+    "reliability/test_crash.py",          # 3-5.5 min: ~17 runs killed and re-run
     "dashboard/test_dashboard_pages.py",
     "test_bench_harness.py",
     "reliability/test_concurrent_readers.py",

@@ -16,9 +16,9 @@ def _decisions(home):
 
 def test_whole_period_btyd_inputs_need_dates(built_home):
     with store(load_settings(home=built_home("kaggle")), read_only=True) as s:
-        assert data.btyd_counts(s) is None
+        assert data.btyd_counts(s, profile(s)) is None
     with store(load_settings(home=built_home("cdnow_master")), read_only=True) as s:
-        assert data.btyd_counts(s)[3].sum() == 23570
+        assert data.btyd_counts(s, profile(s))[3].sum() == 23570
 
 
 def test_kaggle_snapshot_supports_no_date_analyses(built_home):

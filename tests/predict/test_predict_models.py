@@ -13,6 +13,7 @@ import pytest
 from scipy import special
 from sklearn.metrics import roc_auc_score
 
+from purchase_patterns.capabilities import profile
 from purchase_patterns.datastore import store
 from purchase_patterns.generate import generate
 from purchase_patterns.predict import bgnbd, btyd, clv, data, gamma_gamma, metrics, reference
@@ -231,7 +232,7 @@ def test_btyd_counts_from_the_mart_equal_the_summary_from_the_lines(built_home):
     with store(load_settings(home=built_home("cdnow_sample")), read_only=True) as s:
         last = data.span(s).last
         lines = data.btyd_summary(data.period_summary(s, last), last)
-        counts = data.btyd_counts(s)
+        counts = data.btyd_counts(s, profile(s))
     assert counts is not None
     x, t_x, T, n = counts
     assert n.sum() == len(lines) and (n >= 1).all()

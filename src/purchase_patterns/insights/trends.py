@@ -52,29 +52,29 @@ ROBUST_Z = 2.0
 MIN_DAYS_SEASONALITY = 730
 
 
-#: The mart that already holds a series over all purchase lines, and its period column: the
-#: transform computed revenue, lines and distinct customers per period, so without filters a
-#: series is read from a few rows instead of re-aggregating every line (seconds at 10M).
-_MARTS = {"f.season": ("agg_sales_by_season", "season"),
-          "f.purchase_month": ("agg_sales_by_month", "purchase_month"),
-          "f.purchase_week": ("agg_sales_by_week", "week_start"),
-          "f.purchase_day_of_week": ("agg_sales_by_weekday", "day_of_week")}
+#: The mart that already holds a series over all purchase lines, its period column, and the
+#: rows that are not a period (the season mart puts lines without a season under "Unknown",
+#: which the SQL path leaves out): the transform computed revenue, lines and distinct
+#: customers per period, so without filters a series is read from a few rows instead of
+#: re-aggregating every line (seconds at 10M).
+_MARTS = {"f.season": ("agg_sales_by_season", "season", " where season <> 'Unknown'"),
+          "f.purchase_month": ("agg_sales_by_month", "purchase_month", ""),
+          "f.purchase_week": ("agg_sales_by_week", "week_start", ""),
+          "f.purchase_day_of_week": ("agg_sales_by_weekday", "day_of_week", "")}
 
 
 def _from_mart(ctx: Context, expr: str, dated_only: bool) -> pd.DataFrame | None:
     """The series from its ``agg_sales_by_*`` mart when that is the same answer: no filters,
-    and every line dated when only dated lines count (the season mart counts undated lines,
-    and puts lines without a season under "Unknown", left out here as in the SQL path)."""
+    and every line dated when only dated lines count (the season mart counts undated lines)."""
     if expr not in _MARTS or ctx.filters or (dated_only and not ctx.profile.all_dated):
         return None
-    table, key = _MARTS[expr]
+    table, key, not_a_period = _MARTS[expr]
     if not ctx.has("marts", table):
         return None
     rel = ctx.store.relation("marts", table)
-    unknown = " where season <> 'Unknown'" if key == "season" else ""
     return ctx.query(
         f"select {key} as period_key, revenue, n_purchases as purchases, "  # noqa: S608
-        f"n_customers as customers from {rel}{unknown}")
+        f"n_customers as customers from {rel}{not_a_period}")
 
 
 def _series(ctx: Context, expr: str, dated_only: bool) -> pd.DataFrame:

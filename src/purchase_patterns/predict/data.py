@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..capabilities import DataProfile
 from ..datastore import BATCH_ROWS, DataStore
 
 #: Days per week: BG/NBD times are in weeks, as in the papers.
@@ -178,7 +179,8 @@ def btyd_summary(frame: pd.DataFrame, cutoff: date) -> pd.DataFrame:
     return out
 
 
-def btyd_counts(store: DataStore) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+def btyd_counts(store: DataStore, profile: DataProfile,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """The whole period's BG/NBD inputs, aggregated in the warehouse: ``(x, t_x, T, n)``, one
     entry per distinct ``(x, t_x, T)`` (weeks, as in :func:`btyd_summary` as of the last
     purchase date) and ``n`` the customers who share it, for ``bgnbd.fit(..., weights=n)``.
@@ -186,15 +188,12 @@ def btyd_counts(store: DataStore) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     Read from ``marts.customer_features`` (frequency, recency and T as of the end of the data,
     computed by the transform), so no purchase line is read: about a million rows instead of
     ten million at 10M lines. The same customers and values as ``btyd_summary(
-    period_summary(store, last), last)`` when every line is dated; None otherwise (the mart
-    counts an undated line as an occasion of its own)."""
-    fct = store.relation("marts", "fct_purchases")
-    cust = store.relation("marts", "customer_features")
-    row = store.query(
-        f"select count(*) as n, count(purchase_date) as n_dated from {fct}"  # noqa: S608
-    ).iloc[0]
-    if int(row["n"]) == 0 or int(row["n_dated"]) != int(row["n"]):
+    period_summary(store, last), last)`` when every line is dated (``profile.all_dated``, the
+    store's :func:`~purchase_patterns.capabilities.profile`); None otherwise (the mart counts
+    an undated line as an occasion of its own)."""
+    if not profile.all_dated:
         return None
+    cust = store.relation("marts", "customer_features")
     out = store.query(
         f"""select frequency as x, recency_days as t_x, t_days as t, count(*) as n
             from {cust}
